@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// idleConn replaces martian's per-request absolute deadline with an idle
+// timeout. martian calls SetDeadline(now+timeout) before every request, which
+// cuts any response that streams for longer than the timeout (an agent's
+// answer can stream for many minutes); those calls are ignored here and each
+// Read and Write instead pushes the deadline of the underlying raw connection
+// forward by idle.
+type idleConn struct {
+	net.Conn          // what martian reads and writes (plain TCP, or TLS over it)
+	raw      net.Conn // the TCP connection whose deadlines are set
+	idle     time.Duration
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close
+}
+
+func newIdleConn(c, raw net.Conn, idle time.Duration) *idleConn {
+	return &idleConn{Conn: c, raw: raw, idle: idle, done: make(chan struct{})}
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	_ = c.raw.SetReadDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(b)
+}
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	_ = c.raw.SetWriteDeadline(time.Now().Add(c.idle))
+	return c.Conn.Write(b)
+}
+
+func (c *idleConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() { close(c.done) })
+	return err
+}
+
+// The deadline setters are no-ops: see the type's comment.
+func (c *idleConn) SetDeadline(time.Time) error      { return nil }
+func (c *idleConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *idleConn) SetWriteDeadline(time.Time) error { return nil }
+
+// bufConn reads through r first, so that bytes a bufio.Reader has already
+// taken off the connection (a client may send its TLS ClientHello right
+// behind CONNECT) are not lost.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// idleListener hands martian idleConns for every accepted TCP connection.
+type idleListener struct {
+	net.Listener
+	idle time.Duration
+}
+
+func (l *idleListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetKeepAlive(true)
+		_ = tc.SetKeepAlivePeriod(time.Minute)
+	}
+	return newIdleConn(c, c, l.idle), nil
+}
+
+// chanListener feeds martian the connections cloak has already taken through
+// CONNECT and TLS, so martian's HTTP loop and cloak's modifiers handle every
+// request inside an intercepted tunnel.
+type chanListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+var errListenerClosed = errors.New("listener closed")
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// push hands c to martian; it fails once the listener is closed.
+func (l *chanListener) push(c net.Conn) error {
+	select {
+	case l.conns <- c:
+		return nil
+	case <-l.closed:
+		return errListenerClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }

@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/martian/v3"
+)
+
+// handshakeTimeout bounds the TLS handshake with the child.
+const handshakeTimeout = 10 * time.Second
+
+// tunnel is what cloak knows of an intercepted CONNECT: the requests inside
+// it may only go to this host and port.
+type tunnel struct {
+	host string // normalised
+	port int
+}
+
+// errSNIMismatch refuses a TLS server name other than the CONNECT host.
+var errSNIMismatch = errors.New("TLS server name differs from the CONNECT host")
+
+// handleConnect takes every CONNECT over from martian. It runs inside
+// martian's request modifier and returns only when the tunnel is over, so
+// martian's loop for this connection never reads from it again.
+func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
+	conn, brw, err := ctx.Session().Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	raw := conn
+	if ic, ok := conn.(*idleConn); ok {
+		raw = ic.raw
+	}
+	rec := p.newRecord(req)
+	rec.scheme = "https"
+	defer p.finish(rec)
+
+	if !p.authorized(req) {
+		rec.refuse(http.StatusProxyAuthRequired, decisionNoAuth, "no or wrong proxy credentials")
+		writeRaw(brw, http.StatusProxyAuthRequired, rec.reason, "Proxy-Authenticate: Basic realm=\"cloak\"\r\n")
+		return
+	}
+	host, port, err := SplitHostPort(req.Host, 443)
+	if err != nil {
+		rec.refuse(http.StatusBadRequest, decisionBadRequest, "bad CONNECT target: "+err.Error())
+		writeRaw(brw, http.StatusBadRequest, rec.reason, "")
+		return
+	}
+	rec.host = joinHostPort(host, port)
+
+	// Bytes the client sent right behind CONNECT (its TLS ClientHello) may
+	// already sit in martian's buffer.
+	client := io.MultiReader(bytes.NewReader(buffered(brw.Reader)), raw)
+	if p.intercepts(host) {
+		p.intercept(raw, client, brw, host, port, rec)
+		return
+	}
+	p.passThrough(raw, client, brw, host, port, rec)
+}
+
+// buffered takes the bytes r has read ahead.
+func buffered(r *bufio.Reader) []byte {
+	b, _ := r.Peek(r.Buffered())
+	return append([]byte(nil), b...)
+}
+
+// intercepts reports whether CONNECTs to host are decrypted: hosts some
+// secret is bound to, on any port, so that a dummy sent there is seen.
+func (p *Proxy) intercepts(host string) bool {
+	if p.cfg.InspectAll {
+		return true
+	}
+	for _, s := range p.secrets {
+		for _, r := range s.Rules {
+			for _, h := range r.Hosts {
+				if h.MatchName(host) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter, host string, port int, rec *record) {
+	writeEstablished(brw)
+	mismatch := false
+	conf := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// HTTP/2 inside martian would bypass every modifier.
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if hello.ServerName != "" {
+				if sni, err := NormalizeHost(hello.ServerName); err != nil || sni != host {
+					mismatch = true
+					return nil, errSNIMismatch
+				}
+			}
+			return p.cfg.Leaf(host)
+		},
+	}
+	tconn := tls.Server(&bufConn{Conn: raw, r: bufio.NewReaderSize(client, 4096)}, conf)
+	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tconn.Handshake(); err != nil {
+		if mismatch {
+			rec.refuse(0, decisionFronting, "TLS server name differs from CONNECT host "+host)
+		} else {
+			rec.refuse(0, decisionBadRequest, "TLS handshake with the child failed: "+err.Error())
+		}
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	rec.decision, rec.reason = decisionIntercepted, "tunnel decrypted"
+
+	key := raw.RemoteAddr().String()
+	p.tunnels.Store(key, &tunnel{host: host, port: port})
+	defer p.tunnels.Delete(key)
+	ic := newIdleConn(tconn, raw, p.cfg.IdleTimeout)
+	if err := p.inner.push(ic); err != nil {
+		_ = ic.Close()
+		return
+	}
+	<-ic.done
+}
+
+// passThrough splices a plain TCP tunnel: cloak sees nothing inside it.
+func (p *Proxy) passThrough(raw net.Conn, client io.Reader, brw *bufio.ReadWriter, host string, port int, rec *record) {
+	up, err := p.dial(context.Background(), "tcp", joinHostPort(host, port))
+	if err != nil {
+		rec.refuse(http.StatusBadGateway, decisionUpstreamError, p.redact(err.Error()))
+		writeRaw(brw, http.StatusBadGateway, "cloak: cannot reach "+rec.host+": "+rec.reason, "")
+		return
+	}
+	defer up.Close()
+	writeEstablished(brw)
+	rec.decision, rec.reason, rec.status = decisionPassedThrough, "no binding for this host", http.StatusOK
+	_ = raw.SetDeadline(time.Time{})
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rec.reqBytes, _ = io.Copy(up, client)
+		closeWrite(up)
+	}()
+	rec.respBytes, _ = io.Copy(raw, up)
+	closeWrite(raw)
+	wg.Wait()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+func writeEstablished(brw *bufio.ReadWriter) {
+	_, _ = brw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n")
+	_ = brw.Flush()
+}
+
+// writeRaw answers a CONNECT that will not be tunnelled, then the caller
+// closes the connection.
+func writeRaw(brw *bufio.ReadWriter, status int, body, extraHeaders string) {
+	body += "\n"
+	fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\n%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), extraHeaders, len(body), body)
+	_ = brw.Flush()
+}
+
+// dial connects upstream, honouring the --resolve table.
+func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if to, ok := p.resolve[addr]; ok {
+		addr = to
+	}
+	return p.dialer.DialContext(ctx, network, addr)
+}

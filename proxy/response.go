@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/martian/v3"
+)
+
+// modifyResponse is martian's response modifier: it writes refusals, counts
+// bytes for the audit line, and streams responses that must not wait in
+// martian's buffer.
+func (p *Proxy) modifyResponse(res *http.Response) error {
+	if res.Request == nil {
+		return nil
+	}
+	ctx := martian.NewContext(res.Request)
+	if ctx == nil {
+		return nil
+	}
+	v, _ := ctx.Get(recordKey)
+	rec, ok := v.(*record)
+	if !ok {
+		return nil
+	}
+	if rec.block != nil {
+		rec.block.apply(res)
+	} else if rec.status == 0 {
+		rec.status = res.StatusCode
+	}
+	rec.ttfb = time.Since(rec.start)
+	removeHop(res.Header)
+	if rec.wantClose {
+		res.Close = true
+	}
+	if res.Body == nil {
+		res.Body = http.NoBody
+	}
+	res.Body = &auditBody{rc: res.Body, rec: rec, p: p}
+	if streams(res) {
+		p.stream(ctx, res)
+	}
+	return nil
+}
+
+// apply turns res into the refusal. The status line must agree with the
+// code (martian writes res.Status as is), and the connection closes: the
+// request body may not have been read.
+func (b *blocked) apply(res *http.Response) {
+	res.StatusCode = b.status
+	res.Status = fmt.Sprintf("%d %s", b.status, http.StatusText(b.status))
+	res.Header = b.header.Clone()
+	res.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	res.Header.Set("Content-Length", strconv.Itoa(len(b.body)))
+	res.Body = io.NopCloser(strings.NewReader(b.body))
+	res.ContentLength = int64(len(b.body))
+	res.TransferEncoding = nil
+	res.Close = true
+}
+
+// streams reports whether a response must reach the child as it arrives:
+// an event stream, or any body of unknown length (chunked or ended by
+// close), which is how streamed answers come.
+func streams(res *http.Response) bool {
+	if res.Request.Method == http.MethodHead || res.StatusCode < 200 ||
+		res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified {
+		return false
+	}
+	if res.ContentLength < 0 {
+		return true
+	}
+	mt, _, _ := strings.Cut(res.Header.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
+}
+
+// stream takes the child's connection over from martian and writes res
+// flushing after every read; martian would hold up to 4 KiB in its buffer
+// until the whole body was done. The connection closes afterwards (martian
+// cannot go on with a hijacked session), which costs the child one new
+// local handshake on its next request.
+func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
+	conn, brw, err := ctx.Session().Hijack()
+	if err != nil {
+		return // martian writes the response the ordinary way
+	}
+	defer conn.Close()
+	defer res.Body.Close()
+	chunked := res.Request.ProtoAtLeast(1, 1)
+	if err := writeHead(brw.Writer, res, chunked); err != nil {
+		return
+	}
+	w := io.Writer(brw.Writer)
+	var cw io.WriteCloser
+	if chunked {
+		cw = newChunkWriter(brw.Writer)
+		w = cw
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			if err := brw.Flush(); err != nil {
+				return
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// Leave the chunked body unterminated so the child sees a
+			// truncated response, not a complete one.
+			return
+		}
+	}
+	if cw != nil {
+		_ = cw.Close()
+	}
+	_ = brw.Flush()
+}
+
+// writeHead writes the status line and headers of a streamed response.
+func writeHead(w *bufio.Writer, res *http.Response, chunked bool) error {
+	h := res.Header.Clone()
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	h.Set("Connection", "close")
+	if chunked {
+		h.Set("Transfer-Encoding", "chunked")
+	}
+	text := strings.TrimSpace(strings.TrimPrefix(res.Status, strconv.Itoa(res.StatusCode)))
+	if text == "" {
+		text = http.StatusText(res.StatusCode)
+	}
+	if _, err := fmt.Fprintf(w, "HTTP/1.1 %03d %s\r\n", res.StatusCode, text); err != nil {
+		return err
+	}
+	if err := h.Write(w); err != nil {
+		return err
+	}
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// chunkWriter writes HTTP/1.1 chunked encoding (RFC 9112 7.1).
+type chunkWriter struct{ w *bufio.Writer }
+
+func newChunkWriter(w *bufio.Writer) *chunkWriter { return &chunkWriter{w: w} }
+
+func (c *chunkWriter) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if _, err := fmt.Fprintf(c.w, "%x\r\n", len(b)); err != nil {
+		return 0, err
+	}
+	n, err := c.w.Write(b)
+	if err != nil {
+		return n, err
+	}
+	_, err = c.w.WriteString("\r\n")
+	return n, err
+}
+
+func (c *chunkWriter) Close() error {
+	_, err := c.w.WriteString("0\r\n\r\n")
+	return err
+}
+
+// auditBody counts the response bytes and writes the audit line when the
+// body is closed, which martian and stream both do once the response is
+// written.
+type auditBody struct {
+	rc  io.ReadCloser
+	rec *record
+	p   *Proxy
+	n   atomic.Int64
+}
+
+func (b *auditBody) Read(buf []byte) (int, error) {
+	n, err := b.rc.Read(buf)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *auditBody) Close() error {
+	err := b.rc.Close()
+	b.rec.respBytes = b.n.Load()
+	b.p.finish(b.rec)
+	return err
+}
