@@ -1,0 +1,331 @@
+// Package launcher runs one cloak session end to end: it loads the secrets,
+// gives each a dummy, starts the proxy with a fresh CA, starts the child with
+// a scrubbed environment wired to the proxy, waits for it, and cleans up.
+//
+// # Security
+//
+// The child's environment is checked last of all for every real value (raw
+// and encoded) and the child is not started if one is found. Nothing the
+// launcher prints or writes holds a real value: secrets are named, never
+// shown, and the files it writes hold only public certificates and dummies.
+package launcher
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/cloak-dev/cloak/ca"
+	"github.com/cloak-dev/cloak/proxy"
+	"github.com/cloak-dev/cloak/scrub"
+)
+
+// ErrUsage marks errors in how cloak was called (exit status 2).
+var ErrUsage = errors.New("usage")
+
+// usageError is an error in how cloak was called; it reads as its cause.
+type usageError struct{ error }
+
+func (usageError) Is(target error) bool { return target == ErrUsage }
+func (e usageError) Unwrap() error      { return e.error }
+
+func usage(err error) error { return usageError{err} }
+
+// ExitError is an error with the exit status cloak should end with.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Options is one `cloak run`.
+type Options struct {
+	Command    []string // the child and its arguments
+	EnvFiles   []string // secrets files; none: the defaults (see defaultSources)
+	FromEnv    []string // secrets taken from cloak's own environment
+	Binds      []string // NAME=HOST[,HOST...]
+	Resolve    []string // HOST:PORT:ADDR[:PORT2]
+	UpstreamCA []string // PEM files of extra roots for upstreams
+	AuditLog   string   // default: audit.log in the state dir
+	InspectAll bool     // intercept every host, not only bound ones
+	Verbose    bool
+
+	// Environ is cloak's environment (default os.Environ()); Stdin, Stdout
+	// and Stderr default to the process's own.
+	Environ []string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// Run runs the session and returns the child's exit status. An error means
+// cloak failed; when it failed before the child started, the child never ran.
+func Run(o Options) (int, error) {
+	if err := harden(); err != nil {
+		return 1, fmt.Errorf("protecting cloak's memory from the child: %w", err)
+	}
+	o.defaults()
+	say := func(kind, msg string) { fmt.Fprintf(o.Stderr, "cloak: %s: %s\n", kind, msg) }
+	warn := func(msg string) { say("warning", msg) }
+	info := func(msg string) {
+		if o.Verbose {
+			say("info", msg)
+		}
+	}
+	if len(o.Command) == 0 {
+		return 2, usage(errors.New("no command to run (cloak run [flags] -- CMD [ARGS...])"))
+	}
+	path, err := exec.LookPath(o.Command[0])
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return 127, &ExitError{Code: 127, Err: fmt.Errorf("%s: command not found", o.Command[0])}
+		}
+		return 126, &ExitError{Code: 126, Err: fmt.Errorf("%s: %w", o.Command[0], errors.Unwrap(err))}
+	}
+
+	// Inputs, all checked before anything starts.
+	sources, err := o.sources()
+	if err != nil {
+		return 1, err
+	}
+	fileSecrets, err := loadFiles(sources, warn)
+	if err != nil {
+		return 1, err
+	}
+	envSecrets, err := fromEnv(o.FromEnv, func(k string) (string, bool) { return lookup(o.Environ, k) })
+	if err != nil {
+		return 2, usage(err)
+	}
+	loaded := merge(fileSecrets, envSecrets)
+	var protected, plain []secret
+	for _, s := range loaded {
+		if s.isPlain() {
+			plain = append(plain, s)
+		} else {
+			protected = append(protected, s)
+		}
+	}
+	ruleMap, err := rules(protected, o.Binds)
+	if err != nil {
+		return 2, usage(err)
+	}
+	resolve, err := parseResolves(o.Resolve)
+	if err != nil {
+		return 2, usage(err)
+	}
+	upstreamPEM, roots, err := upstreamRoots(o.UpstreamCA)
+	if err != nil {
+		return 1, err
+	}
+	state, err := stateDir()
+	if err != nil {
+		return 1, fmt.Errorf("finding the state directory: %w", err)
+	}
+	secrets, err := assignDummies(filepath.Join(state, "dummies.json"), protected)
+	if err != nil {
+		return 1, err
+	}
+	if len(protected) == 0 {
+		warn("no secrets loaded: the child runs with the proxy but nothing to protect (use --env-file or --from-env)")
+	}
+	for _, s := range protected {
+		if len(ruleMap[s.name]) == 0 {
+			warn(fmt.Sprintf("%s has no binding: the child gets a dummy that is never swapped (bind it with --bind %s=HOST)", s.name, s.name))
+		} else {
+			info(fmt.Sprintf("%s (%s) may go to %s", s.name, s.source, describe(ruleMap[s.name])))
+		}
+	}
+
+	session, err := newSessionID()
+	if err != nil {
+		return 1, err
+	}
+	auditPath := o.AuditLog
+	if auditPath == "" {
+		auditPath = filepath.Join(state, "audit.log")
+	}
+	audit, err := openAudit(auditPath)
+	if err != nil {
+		return 1, err
+	}
+	defer audit.Close()
+	info("audit log: " + auditPath)
+
+	// The run's CA and its files, public material only.
+	authority, err := ca.New("cloak session " + session)
+	if err != nil {
+		return 1, fmt.Errorf("making the session CA: %w", err)
+	}
+	cleanStaleTempDirs()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("cloak-%d-", os.Getpid()))
+	if err != nil {
+		return 1, fmt.Errorf("making the session's temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	extraPath, bundlePath, err := writeTrust(dir, authority, upstreamPEM, o.Environ)
+	if err != nil {
+		return 1, err
+	}
+
+	px, err := proxy.New(proxy.Config{
+		Secrets:       proxySecrets(secrets, ruleMap),
+		Leaf:          authority.Leaf,
+		UpstreamRoots: roots,
+		Resolve:       resolve,
+		InspectAll:    o.InspectAll,
+		Audit:         audit,
+		Session:       session,
+	})
+	if err != nil {
+		return 1, fmt.Errorf("starting the proxy: %w", err)
+	}
+	defer px.Close()
+	info("proxy on " + px.Addr() + ", session " + session)
+
+	env, err := childEnv(childEnvInput{
+		parent: o.Environ, secrets: secrets, plain: plain,
+		proxyURL: px.URL().String(), extraPath: extraPath, bundlePath: bundlePath,
+		session: session, rules: ruleMap, warn: warn,
+	})
+	if err != nil {
+		return 1, err
+	}
+	audit.event(session, "start", map[string]string{"command": filepath.Base(o.Command[0])})
+
+	code, err := runChild(path, o.Command, env, o.Stdin, o.Stdout, o.Stderr)
+	if err != nil {
+		return code, err
+	}
+	_ = px.Close()
+	audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
+	report(px.Summary(), auditPath, o.Verbose, say)
+	return code, nil
+}
+
+func (o *Options) defaults() {
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+}
+
+// sources lists the secrets files: the ones named, or else secrets.env in
+// the user's config dir and .env in the working directory, if they exist.
+func (o *Options) sources() ([]source, error) {
+	if len(o.EnvFiles) > 0 {
+		var out []source
+		for _, f := range o.EnvFiles {
+			out = append(out, source{path: f, explicit: true})
+		}
+		return out, nil
+	}
+	var out []source
+	if d, err := configDir(); err == nil {
+		out = append(out, source{path: filepath.Join(d, "secrets.env")})
+	}
+	return append(out, source{path: ".env"}), nil
+}
+
+// proxySecrets joins dummies and rules into what the proxy needs.
+func proxySecrets(secrets []scrub.Secret, ruleMap map[string][]proxy.Rule) []proxy.Secret {
+	out := make([]proxy.Secret, 0, len(secrets))
+	for _, s := range secrets {
+		out = append(out, proxy.Secret{Name: s.Name, Dummy: s.Dummy, Real: s.Real, Rules: ruleMap[s.Name]})
+	}
+	return out
+}
+
+// upstreamRoots reads --upstream-ca files into the system pool.
+func upstreamRoots(files []string) ([]byte, *x509.CertPool, error) {
+	if len(files) == 0 {
+		return nil, nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	var all []byte
+	for _, f := range files {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--upstream-ca: %w", pathErr(err))
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("--upstream-ca %s: no PEM certificate in the file", f)
+		}
+		all = append(append(all, pem...), '\n')
+	}
+	return all, pool, nil
+}
+
+// writeTrust writes the CA for NODE_EXTRA_CA_CERTS and the combined bundle
+// for variables that replace the trust store. Both also hold the roots the
+// user already added (the parent's NODE_EXTRA_CA_CERTS and SSL_CERT_FILE,
+// and --upstream-ca), so hosts passed through untouched still verify.
+func writeTrust(dir string, authority *ca.CA, upstreamPEM []byte, parent []string) (extraPath, bundlePath string, err error) {
+	extra := append([]byte(nil), upstreamPEM...)
+	if p, ok := lookup(parent, "NODE_EXTRA_CA_CERTS"); ok && p != "" {
+		if b, err := os.ReadFile(p); err == nil {
+			extra = append(append(extra, b...), '\n')
+		}
+	}
+	var base []byte
+	if p, ok := lookup(parent, "SSL_CERT_FILE"); ok && p != "" {
+		base, _ = os.ReadFile(p)
+	}
+	if len(strings.TrimSpace(string(base))) == 0 {
+		base, _, err = ca.SystemRoots()
+		if err != nil {
+			return "", "", fmt.Errorf("reading the system's root certificates: %w", err)
+		}
+	}
+	bundle, err := authority.Bundle(base, extra)
+	if err != nil {
+		return "", "", err
+	}
+	extraPath = filepath.Join(dir, "ca.pem")
+	bundlePath = filepath.Join(dir, "bundle.pem")
+	if err := os.WriteFile(extraPath, append(extra, authority.PEM()...), 0o600); err != nil {
+		return "", "", fmt.Errorf("writing the session CA: %w", err)
+	}
+	if err := os.WriteFile(bundlePath, bundle, 0o600); err != nil {
+		return "", "", fmt.Errorf("writing the CA bundle: %w", err)
+	}
+	return extraPath, bundlePath, nil
+}
+
+func newSessionID() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making a session id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// report prints, after the child is gone, what the proxy refused: one line,
+// or the full count with -v.
+func report(s proxy.Summary, auditPath string, verbose bool, say func(kind, msg string)) {
+	if verbose {
+		say("info", fmt.Sprintf("%d requests, %d refused (audit log: %s)", s.Requests, s.Refused, auditPath))
+	}
+	if s.Refused > 0 {
+		say("warning", fmt.Sprintf("refused %d request(s); first: %s (see %s)", s.Refused, s.First, auditPath))
+	}
+}

@@ -1,0 +1,136 @@
+// Command cloak runs a command, above all an AI coding agent, so that it
+// never holds a real secret: it gets dummies, and cloak's proxy swaps them
+// for the real values only on requests to the hosts each secret is bound to.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cloak-dev/cloak/launcher"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, so tests can drive the CLI in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	code := 0
+	app := newApp(stdout, stderr, &code)
+	if err := app.Run(args); err != nil {
+		return fail(stderr, err)
+	}
+	return code
+}
+
+// fail is the one place cloak reports its own errors: "cloak: error: ..."
+// with the exit status the error carries.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "cloak: error: %v\n", err)
+	var ee *launcher.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.Is(err, launcher.ErrUsage), errors.As(err, new(usageErr)):
+		fmt.Fprintln(stderr, "cloak: hint: see 'cloak run --help'")
+		return 2
+	}
+	return 1
+}
+
+// usageErr is a flag or argument error from the command line.
+type usageErr struct{ error }
+
+func newApp(stdout, stderr io.Writer, code *int) *cli.App {
+	return &cli.App{
+		Name:      "cloak",
+		Usage:     "run an AI coding agent without handing it your real secrets",
+		UsageText: "cloak run [flags] -- COMMAND [ARGS...]\n   cloak version",
+		Description: "cloak reads your secrets (.env, or --from-env), gives the command dummy values\n" +
+			"in their place, and runs it behind a proxy inside cloak that swaps each dummy\n" +
+			"for the real value only on HTTPS requests to the hosts that secret is bound to.\n\n" +
+			"Example:  cloak run -- claude",
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageErr{err}
+		},
+		Commands: []*cli.Command{
+			runCommand(code),
+			{
+				Name:  "version",
+				Usage: "print cloak's version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(c.App.Writer, "cloak", versionString())
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func runCommand(code *int) *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run COMMAND with dummy secrets behind cloak's proxy",
+		UsageText: "cloak run [flags] -- COMMAND [ARGS...]",
+		Description: "Secrets come from --env-file (default: secrets.env in cloak's config dir and\n" +
+			".env here, when they exist) and --from-env. Built-in bindings send\n" +
+			"ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN and CLAUDE_CODE_OAUTH_TOKEN to\n" +
+			"api.anthropic.com, OPENAI_API_KEY to api.openai.com, GITHUB_TOKEN and GH_TOKEN\n" +
+			"to api.github.com; --bind adds or overrides. cloak exits with the command's status.",
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageErr{err}
+		},
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "env-file", Usage: "read secrets from `PATH` (repeatable; later files win)", EnvVars: []string{"CLOAK_ENV_FILE"}},
+			&cli.StringSliceFlag{Name: "from-env", Usage: "take secret `NAME` from cloak's own environment (repeatable; for CI)", EnvVars: []string{"CLOAK_FROM_ENV"}},
+			&cli.StringSliceFlag{Name: "bind", Usage: "let secret NAME go to these hosts: `NAME=HOST[,HOST...]` (repeatable; *.example.com allowed)"},
+			&cli.StringSliceFlag{Name: "resolve", Usage: "connect to ADDR for HOST:PORT, like curl: `HOST:PORT:ADDR[:PORT2]` (repeatable)"},
+			&cli.StringSliceFlag{Name: "upstream-ca", Usage: "also trust the roots in PEM `FILE` for upstream servers (repeatable)", EnvVars: []string{"CLOAK_UPSTREAM_CA"}},
+			&cli.StringFlag{Name: "audit-log", Usage: "append the audit log to `PATH` (default: audit.log in cloak's state dir)", EnvVars: []string{"CLOAK_AUDIT_LOG"}},
+			&cli.BoolFlag{Name: "inspect-all", Usage: "decrypt and log every HTTPS host, not only bound ones"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what cloak set up before the command starts, and a summary after"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageErr{errors.New("no command given (cloak run [flags] -- COMMAND [ARGS...])")}
+			}
+			status, err := launcher.Run(launcher.Options{
+				Command:    c.Args().Slice(),
+				EnvFiles:   c.StringSlice("env-file"),
+				FromEnv:    c.StringSlice("from-env"),
+				Binds:      c.StringSlice("bind"),
+				Resolve:    c.StringSlice("resolve"),
+				UpstreamCA: c.StringSlice("upstream-ca"),
+				AuditLog:   c.String("audit-log"),
+				InspectAll: c.Bool("inspect-all"),
+				Verbose:    c.Bool("verbose"),
+				Stdout:     c.App.Writer,
+				Stderr:     c.App.ErrWriter,
+			})
+			*code = status
+			return err
+		},
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
