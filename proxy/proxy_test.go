@@ -92,7 +92,7 @@ func TestDummyInURLTrips(t *testing.T) {
 
 func TestDomainFrontingRefused(t *testing.T) {
 	w := newWorld(t, nil)
-	for _, host := range []string{"evil.test", "api.github.com", "api.anthropic.com:8443", "api.anthropic.com.evil.test"} {
+	for _, host := range []string{"evil.test", "api.github.com", "api.anthropic.com.evil.test", "evil.test:443", "xn--pple-43d.com"} {
 		req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
 		req.Host = host
 		req.Header.Set("x-api-key", dummyKey)
@@ -112,7 +112,7 @@ func TestDomainFrontingRefused(t *testing.T) {
 
 func TestSameHostDifferentCaseAndTrailingDotIsNotFronting(t *testing.T) {
 	w := newWorld(t, nil)
-	for _, host := range []string{"API.Anthropic.COM", "api.anthropic.com.", "api.anthropic.com:443"} {
+	for _, host := range []string{"API.Anthropic.COM", "api.anthropic.com.", "api.anthropic.com:443", "api.anthropic.com:80"} {
 		req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
 		req.Host = host
 		req.Header.Set("x-api-key", dummyKey)
@@ -126,6 +126,9 @@ func TestSameHostDifferentCaseAndTrailingDotIsNotFronting(t *testing.T) {
 		}
 	}
 	for _, s := range w.seenRequests() {
+		if s.Host != "api.anthropic.com" {
+			t.Errorf("upstream saw Host %q, want it normalised", s.Host)
+		}
 		if s.Header.Get("X-Api-Key") != realKey {
 			t.Errorf("upstream did not get the real key")
 		}

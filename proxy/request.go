@@ -49,16 +49,20 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 		rec.host = joinHostPort(host, port)
 		// The inner request names its own host; martian would route by it,
 		// so a request for another host inside this tunnel is domain
-		// fronting. An absolute-form URI sets req.Host from the URI.
-		h, pt, err := SplitHostPort(req.Host, 443)
-		if err != nil || h != host || pt != port {
+		// fronting. An absolute-form URI sets req.Host from the URI. The
+		// port in Host is not compared: the request goes to the tunnel's
+		// own host and port whatever it says (Node sends ":80" there when
+		// given its own TLS socket), and Host is rewritten to match.
+		h, _, err := SplitHostPort(req.Host, port)
+		if err != nil || h != host {
 			return rec.deny(http.StatusForbidden, decisionFronting,
 				"request for host "+quoteHost(req.Host)+" inside a tunnel to "+rec.host)
 		}
 		req.URL.Scheme = "https"
 		req.URL.Host = rec.host
-		if port == 443 {
-			req.Host = host
+		req.Host = host
+		if port != 443 {
+			req.Host = rec.host
 		}
 	} else {
 		rec.scheme = "http"
