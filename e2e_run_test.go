@@ -421,3 +421,17 @@ func TestAuditLogIsPrivateAndJSON(t *testing.T) {
 		t.Error("query values not dropped from the audit path")
 	}
 }
+
+// TestCloakIsSilentWhileTheChildRuns: martian logs to stderr on a bad
+// request; that stderr is the child's terminal, so it must say nothing.
+func TestCloakIsSilentWhileTheChildRuns(t *testing.T) {
+	need(t, "bash", "curl")
+	u := newUpstream(t, nil)
+	s, _ := anthropicSession(t, u)
+	script := `hp=${https_proxy##*@}; exec 3<>/dev/tcp/${hp%:*}/${hp##*:}; printf 'GARBAGE \x01\x02\r\n\r\n' >&3; cat <&3 >/dev/null; ` +
+		`curl -s -o /dev/null https://unbound.test/; curl -s -o /dev/null -H "x-api-key: $ANTHROPIC_API_KEY" https://api.anthropic.com/v1/models; echo done`
+	r := s.run(nil, "bash", "-c", script)
+	if r.stdout != "done\n" || r.stderr != "" {
+		t.Fatalf("stdout %q stderr %q: cloak must print nothing while the child runs", r.stdout, r.stderr)
+	}
+}

@@ -357,3 +357,25 @@ func TestCloseLeavesNothingListening(t *testing.T) {
 		t.Fatal("proxy still accepts connections after Close")
 	}
 }
+
+func TestUpstreamTLSIsVerified(t *testing.T) {
+	// The proxy trusts a CA that did not sign the upstream's certificate.
+	w := newWorld(t, nil, func(c *Config) { c.UpstreamRoots = newTestCA(t).pool() })
+	req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
+	req.Header.Set("x-api-key", dummyKey)
+	res, err := w.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "certificate") {
+		t.Fatalf("got %d %q, want 502 naming the certificate problem", res.StatusCode, body)
+	}
+	for _, s := range w.seenRequests() {
+		if s.Header.Get("X-Api-Key") == realKey {
+			t.Fatal("the real key went to an unverified upstream")
+		}
+	}
+	w.waitAudit(decisionUpstreamError)
+}
