@@ -92,6 +92,10 @@ func Run(o Options) (int, error) {
 		return 126, &ExitError{Code: 126, Err: fmt.Errorf("%s: %w", o.Command[0], errors.Unwrap(err))}
 	}
 
+	if id, ok := insideSession(o.Environ); ok {
+		return runNested(o, path, id, say)
+	}
+
 	// Inputs, all checked before anything starts.
 	sources, err := o.sources()
 	if err != nil {
@@ -199,9 +203,13 @@ func Run(o Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	argv, err := forClaude(o.Command, env, secrets, warn)
+	if err != nil {
+		return 1, err
+	}
 	audit.event(session, "start", map[string]string{"command": filepath.Base(o.Command[0])})
 
-	code, err := runChild(path, o.Command, env, o.Stdin, o.Stdout, o.Stderr)
+	code, err := runChild(path, argv, env, o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
 		return code, err
 	}
