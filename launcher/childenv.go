@@ -60,6 +60,9 @@ func childEnv(in childEnvInput) ([]string, error) {
 	env = scrub.Set(env, "NO_PROXY", noProxy)
 	env = scrub.Set(env, "no_proxy", noProxy)
 	env = scrub.Set(env, "NODE_EXTRA_CA_CERTS", in.extraPath)
+	// Node's own http, https and fetch ignore proxy variables unless this
+	// is set (and the Node version knows it); older versions ignore it.
+	env = scrub.Set(env, "NODE_USE_ENV_PROXY", "1")
 	for _, v := range bundleVars {
 		env = scrub.Set(env, v, in.bundlePath)
 	}
