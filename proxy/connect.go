@@ -127,6 +127,7 @@ func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter,
 	p.tunnels.Store(key, &tunnel{host: host, port: port})
 	defer p.tunnels.Delete(key)
 	ic := newIdleConn(tconn, raw, p.cfg.IdleTimeout)
+	p.clients.set(key, ic)
 	if err := p.inner.push(ic); err != nil {
 		_ = ic.Close()
 		return

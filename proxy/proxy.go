@@ -88,7 +88,8 @@ type Proxy struct {
 	audit     zerolog.Logger
 	seq       atomic.Uint64
 
-	tunnels sync.Map // client RemoteAddr → *tunnel
+	tunnels sync.Map    // client RemoteAddr → *tunnel
+	clients clientConns // client RemoteAddr → the conn martian uses
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // raw connections from the child, closed by Close
@@ -232,8 +233,11 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	}
 	l.p.conns[ic.raw] = struct{}{}
 	l.p.mu.Unlock()
+	addr := c.RemoteAddr().String()
+	l.p.clients.set(addr, ic)
 	go func() {
 		<-ic.done
+		l.p.clients.del(addr)
 		l.p.mu.Lock()
 		delete(l.p.conns, ic.raw)
 		l.p.mu.Unlock()

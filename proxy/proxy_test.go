@@ -170,10 +170,9 @@ func TestConnectWithoutCredentialsGets407AndNoTunnel(t *testing.T) {
 
 func TestPlainHTTPWithoutCredentialsGets407(t *testing.T) {
 	w := newWorld(t, nil)
-	tr := &http.Transport{Proxy: http.ProxyURL(&*w.proxy.URL())}
 	u := *w.proxy.URL()
 	u.User = nil
-	tr.Proxy = http.ProxyURL(&u)
+	tr := &http.Transport{Proxy: http.ProxyURL(&u)}
 	res, err := (&http.Client{Transport: tr}).Get("http://plain.test/")
 	if err != nil {
 		t.Fatal(err)

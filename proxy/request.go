@@ -106,6 +106,7 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 	}
 	rec.injected = out.injected
 	rec.decision = decisionAllowed
+	p.expectContinue(req)
 	return nil
 }
 
