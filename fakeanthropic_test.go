@@ -35,8 +35,8 @@ type fakeAnthropic struct {
 
 // messagesRequest is the part of a Messages API request the fake reads.
 type messagesRequest struct {
-	Model    string `json:"model"`
-	Stream   bool   `json:"stream"`
+	Model    string                  `json:"model"`
+	Stream   bool                    `json:"stream"`
 	Tools    []struct{ Name string } `json:"tools"`
 	Messages []struct {
 		Role    string          `json:"role"`
