@@ -69,7 +69,7 @@ const where = target.hostname + ':' + (target.port || 443);
 http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: where, headers: {'Proxy-Authorization': auth, Host: where}})
   .on('connect', (res, socket) => {
     if (res.statusCode !== 200) { console.error('proxy answered CONNECT with', res.statusCode); process.exit(2); }
-    https.get({host: target.hostname, path: target.pathname, headers: {Authorization: 'Bearer ' + process.argv[2]},
+    https.get({host: target.hostname, port: 443, path: target.pathname, headers: {Authorization: 'Bearer ' + process.argv[2]},
       createConnection: () => tls.connect({socket, servername: target.hostname})}, (r) => {
         let body = ''; r.on('data', d => body += d); r.on('end', () => { console.log(body.trim()); process.exit(r.statusCode === 200 ? 0 : 1); });
     }).on('error', e => { console.error(e.code || e.message); process.exit(1); });
