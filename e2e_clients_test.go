@@ -186,7 +186,9 @@ func TestClientsTrustTheProxy(t *testing.T) {
 		{"node fetch (undici EnvHttpProxyAgent)", func(url, tv string) []string {
 			return []string{"env", "NODE_PATH=" + nodeModules, "node", "-e", nodeFetchClient, url, tv, "undici"}
 		}, "/data", `status 200 {"ok":true}`},
-		{"python3 urllib", func(url, tv string) []string { return append([]string{python, "-c", pythonURLLibClient, url}, nonEmpty(tv)...) }, "/data", `status 200 {"ok":true}`},
+		{"python3 urllib", func(url, tv string) []string {
+			return append([]string{python, "-c", pythonURLLibClient, url}, nonEmpty(tv)...)
+		}, "/data", `status 200 {"ok":true}`},
 		{"python3 requests", func(url, tv string) []string {
 			return append([]string{python, "-c", pythonRequestsClient, url}, nonEmpty(tv)...)
 		}, "/data", `status 200 {"ok":true}`},

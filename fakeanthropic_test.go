@@ -26,8 +26,10 @@ const (
 // tool result yet; else with the text fakeAnswer. Streaming requests get
 // Server-Sent Events with the `event:` lines claude requires; the others
 // (claude falls back to one when a stream fails) get one JSON message.
+// With fail set, every messages request gets a 400 API error.
 type fakeAnthropic struct {
 	tool string
+	fail bool // answer every messages request with an API error
 
 	mu sync.Mutex
 	n  int
@@ -77,6 +79,12 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeAnthropic) messages(w http.ResponseWriter, r *http.Request, n int) {
+	if f.fail {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"fake: refused on purpose"}}`)
+		return
+	}
 	var req messagesRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		w.Header().Set("Content-Type", "application/json")
