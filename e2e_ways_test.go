@@ -215,7 +215,7 @@ func workflowCommand(t *testing.T, path string) string {
 	}
 	var found []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "cloak run ") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "cloak run ") || strings.HasPrefix(l, "exec cloak run ") {
 			found = append(found, l)
 		}
 	}
@@ -267,6 +267,9 @@ func TestGitHubActionsExampleRuns(t *testing.T) {
 			s.assertNoLeak(string(out))
 			if code := exitCode(err); code != tc.status {
 				t.Fatalf("exit %d, want %d\n%s", code, tc.status, out)
+			}
+			if strings.Contains(string(out), "cloak: warning") {
+				t.Errorf("cloak warned:\n%s", out)
 			}
 			result, err := os.ReadFile(filepath.Join(s.workDir(), "claude-result.json"))
 			if err != nil {
@@ -333,4 +336,32 @@ func TestDevcontainerExample(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	checkFakeClaude(t, string(out), real, []string{"-p", "hello there"})
+}
+
+// A shell that got the key as a variable keeps it in its initial
+// environment, readable by the agent from /proc; cloak says so, and exec
+// (as the CI example does) makes it go away.
+func TestKeyLeftInTheParentShellIsWarnedAbout(t *testing.T) {
+	need(t, "bash")
+	s, real := anthropicSession(t, nil)
+	s.extraEnv = []string{"ANTHROPIC_API_KEY=" + real}
+	for _, tc := range []struct {
+		script string
+		warned bool
+	}{
+		{`"$CLOAK_BIN" run --from-env ANTHROPIC_API_KEY -- true; echo done`, true},
+		{`exec "$CLOAK_BIN" run --from-env ANTHROPIC_API_KEY -- true`, false},
+	} {
+		cmd := exec.Command("bash", "-c", tc.script)
+		cmd.Env = append(s.env(), "CLOAK_BIN="+cloakBin)
+		out, err := cmd.CombinedOutput()
+		s.assertNoLeak(string(out))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.script, err, out)
+		}
+		warned := strings.Contains(string(out), "still holds ANTHROPIC_API_KEY in its environment, where the agent can read it")
+		if warned != tc.warned {
+			t.Errorf("%s: warned %v, want %v\n%s", tc.script, warned, tc.warned, out)
+		}
+	}
 }

@@ -138,6 +138,9 @@ func Run(o Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	if ppid, names := parentHolds(protected); len(names) > 0 {
+		warn(fmt.Sprintf("the process that started cloak (pid %d) still holds %s in its environment, where the agent can read it (/proc/%d/environ); start cloak with exec (exec cloak run ...), or pass secrets in a file", ppid, strings.Join(names, ", "), ppid))
+	}
 	if len(protected) == 0 {
 		warn("no secrets loaded: the child runs with the proxy but nothing to protect (use --env-file or --from-env)")
 	}
