@@ -217,6 +217,9 @@ func TestClientsTrustTheProxy(t *testing.T) {
 				if r.code != 0 || !strings.Contains(r.stdout, c.want) {
 					t.Fatalf("exit %d, want output with %q\nstdout: %s\nstderr: %s", r.code, c.want, r.stdout, r.stderr)
 				}
+				if r.stderr != "" {
+					t.Errorf("cloak printed (a refused request?):\n%s", r.stderr)
+				}
 				reqs := u.requests()
 				if len(reqs) == 0 {
 					t.Fatal("the upstream got no request")

@@ -29,7 +29,7 @@ func isClaude(command string) bool { return filepath.Base(command) == "claude" }
 // file must not replace: the proxy, the trust store and cloak's markers.
 func claudeManaged() []string {
 	out := append([]string(nil), proxyVars...)
-	out = append(out, "NO_PROXY", "no_proxy", "NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "CLOAK", "CLOAK_SESSION")
+	out = append(out, "NO_PROXY", "no_proxy", "NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "GIT_HTTP_PROXY_AUTHMETHOD", "CLOAK", "CLOAK_SESSION")
 	return append(out, bundleVars...)
 }
 
