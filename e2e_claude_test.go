@@ -141,6 +141,9 @@ func TestClaudeCodeAgentSeesOnlyDummies(t *testing.T) {
 		t.Fatalf("claude's answer %q after %d turns, want %q after the tool turn", out.Result, out.Turns, fakeAnswer)
 	}
 	checkAPIRequests(t, u, real)
+	if r.stderr != "" {
+		t.Errorf("cloak printed:\n%s", r.stderr)
+	}
 
 	results := toolResults(t, u)
 	if len(results) != 1 {

@@ -86,7 +86,7 @@ func TestShellInitRunsClaudeUnderCloak(t *testing.T) {
 		{"fish", []string{"fish", "-c", `cloak shell-init fish | source; claude $argv`, "--"}},
 		{"bash, examples/shell-alias.sh", []string{"bash", "-c", `. "$EXAMPLES/shell-alias.sh"; claude "$@"`, "bash"}},
 		{"zsh, examples/shell-alias.sh", []string{"zsh", "-c", `. "$EXAMPLES/shell-alias.sh"; claude "$@"`, "zsh"}},
-		// An alias named claude (Claude Code's local installer adds one)
+		// An alias named claude (a local install of Claude Code may add one)
 		// would beat the function; shell-init removes it.
 		{"bash with an alias", []string{"bash", "-O", "expand_aliases", "-c", "alias claude='echo bypassed'\n" + `eval "$(cloak shell-init bash)"` + "\n" + `claude "$@"`, "bash"}},
 	}

@@ -15,7 +15,7 @@ var Shells = []string{"bash", "zsh", "fish"}
 // registered for the command name claude keeps working for a function of
 // that name. It cannot recurse: `command` skips functions, and cloak
 // itself looks claude up on PATH, where shell functions do not exist. An
-// alias named claude (Claude Code's local installer adds one) would beat
+// alias named claude (a local install of Claude Code may add one) would beat
 // the function, so it is removed.
 func ShellInit(shell string) (string, error) {
 	switch shell {
