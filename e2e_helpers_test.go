@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -186,6 +187,7 @@ type session struct {
 	reals    []string // values that must never appear anywhere
 	upstream *upstream
 	extraEnv []string
+	cred     *syscall.Credential // run cloak as this user (see newUserSession)
 }
 
 func newSession(t *testing.T, u *upstream, secrets map[string]string) *session {
@@ -228,6 +230,17 @@ func (s *session) args(flags []string, child ...string) []string {
 	return append(append(a, "--"), child...)
 }
 
+// command is `cloak run` in the session's surroundings, as its user.
+func (s *session) command(flags []string, child ...string) *exec.Cmd {
+	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
+	cmd.Env = s.env()
+	cmd.Dir = s.home
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	return cmd
+}
+
 // result is what one cloak run produced.
 type result struct {
 	stdout, stderr string
@@ -237,9 +250,7 @@ type result struct {
 // run runs cloak to completion and checks that no real value escaped.
 func (s *session) run(flags []string, child ...string) result {
 	s.t.Helper()
-	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
-	cmd.Env = s.env()
-	cmd.Dir = s.home
+	cmd := s.command(flags, child...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
@@ -315,9 +326,7 @@ func (s *session) auditHas(parts ...string) bool {
 // start runs cloak without waiting, with its stdout readable line by line.
 func (s *session) start(flags []string, child ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	s.t.Helper()
-	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
-	cmd.Env = s.env()
-	cmd.Dir = s.home
+	cmd := s.command(flags, child...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)
