@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -188,10 +189,11 @@ type session struct {
 	reals    []string // values that must never appear anywhere
 	upstream *upstream
 	extraEnv []string
-	dir      string        // the working directory (default home)
-	noFlag   bool          // no --env-file: cloak finds envFile by default
-	timeout  time.Duration // how long a run may take (default 60s)
-	planted  []string      // files the test itself put real values in
+	cred     *syscall.Credential // run cloak as this user (see newUserSession)
+	dir      string              // the working directory (default home)
+	noFlag   bool                // no --env-file: cloak finds envFile by default
+	timeout  time.Duration       // how long a run may take (default 60s)
+	planted  []string            // files the test itself put real values in
 }
 
 func newSession(t *testing.T, u *upstream, secrets map[string]string) *session {
@@ -237,6 +239,17 @@ func (s *session) args(flags []string, child ...string) []string {
 	return append(append(a, "--"), child...)
 }
 
+// command is `cloak run` in the session's surroundings, as its user.
+func (s *session) command(flags []string, child ...string) *exec.Cmd {
+	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
+	cmd.Env = s.env()
+	cmd.Dir = s.workDir()
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	return cmd
+}
+
 // result is what one cloak run produced.
 type result struct {
 	stdout, stderr string
@@ -246,9 +259,7 @@ type result struct {
 // run runs cloak to completion and checks that no real value escaped.
 func (s *session) run(flags []string, child ...string) result {
 	s.t.Helper()
-	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
-	cmd.Env = s.env()
-	cmd.Dir = s.workDir()
+	cmd := s.command(flags, child...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
@@ -338,9 +349,7 @@ func (s *session) auditHas(parts ...string) bool {
 // start runs cloak without waiting, with its stdout readable line by line.
 func (s *session) start(flags []string, child ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	s.t.Helper()
-	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
-	cmd.Env = s.env()
-	cmd.Dir = s.workDir()
+	cmd := s.command(flags, child...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)

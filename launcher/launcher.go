@@ -210,15 +210,22 @@ func Run(o Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	audit.event(session, "start", map[string]string{"command": filepath.Base(o.Command[0])})
+	// The start line is written before the child starts: a log that cannot
+	// be written (a full disk) stops the run here, never silently later.
+	if err := audit.event(session, "start", map[string]string{"command": filepath.Base(o.Command[0])}); err != nil {
+		return 1, fmt.Errorf("audit log: cannot write to it: %w (free some space, or choose another path with --audit-log)", err)
+	}
 
 	code, err := runChild(path, argv, env, o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
 		return code, err
 	}
 	_ = px.Close()
-	audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
+	_ = audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
 	report(px.Summary(), auditPath, o.Verbose, say)
+	if lost, why := audit.failures(); lost > 0 {
+		warn(fmt.Sprintf("%d audit line(s) could not be written to %s: %v", lost, auditPath, pathErr(why)))
+	}
 	return code, nil
 }
 

@@ -45,6 +45,9 @@ type record struct {
 	block     *blocked
 	wantClose bool
 	once      sync.Once
+
+	errMu sync.Mutex
+	err   string // why a forwarded exchange broke off, if it did
 }
 
 type blocked struct {
@@ -67,6 +70,22 @@ func (p *Proxy) newRecord(req *http.Request) *record {
 // can be given, e.g. a failed handshake).
 func (r *record) refuse(status int, decision, reason string) {
 	r.status, r.decision, r.reason = status, decision, reason
+}
+
+// fail records why an exchange broke off after it was forwarded (the
+// upstream's body failed, the child went away); the first cause wins.
+func (r *record) fail(why string) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err == "" {
+		r.err = why
+	}
+}
+
+func (r *record) failure() string {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
 }
 
 func (r *record) alert() bool {
@@ -126,6 +145,9 @@ func (p *Proxy) finish(r *record) {
 			Strs("injected", r.injected).
 			Str("decision", r.decision).
 			Str("reason", r.reason)
+		if why := r.failure(); why != "" {
+			e = e.Str("error", why)
+		}
 		if r.alert() {
 			e = e.Bool("alert", true)
 		}

@@ -47,9 +47,10 @@ import (
 // that keeps sending is never cut.
 const DefaultIdleTimeout = 10 * time.Minute
 
-// upstreamIdleTimeout bounds how long an upstream may stay silent. A model
-// API may think for minutes before its first byte on a non-streamed request.
-const upstreamIdleTimeout = 15 * time.Minute
+// DefaultUpstreamIdleTimeout bounds how long an upstream may stay silent. A
+// model API may think for minutes before its first byte on a non-streamed
+// request.
+const DefaultUpstreamIdleTimeout = 15 * time.Minute
 
 // Config is what New needs. The zero value of each optional field is a safe
 // default.
@@ -71,6 +72,9 @@ type Config struct {
 	Session string
 	// IdleTimeout is the idle timeout toward the child (DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// UpstreamIdleTimeout is the idle timeout toward upstreams
+	// (DefaultUpstreamIdleTimeout): a silent upstream gets a 504.
+	UpstreamIdleTimeout time.Duration
 }
 
 // Proxy is a running proxy. Close stops it.
@@ -115,6 +119,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.UpstreamIdleTimeout <= 0 {
+		cfg.UpstreamIdleTimeout = DefaultUpstreamIdleTimeout
 	}
 	if cfg.Audit == nil {
 		cfg.Audit = io.Discard

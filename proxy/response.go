@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,7 +44,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if res.Body == nil {
 		res.Body = http.NoBody
 	}
-	res.Body = &auditBody{rc: res.Body, rec: rec, p: p}
+	res.Body = &auditBody{rc: res.Body, rec: rec, p: p, session: ctx.Session()}
 	if streams(res) {
 		p.stream(ctx, res)
 	}
@@ -91,6 +93,8 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
 	}
 	defer conn.Close()
 	defer res.Body.Close()
+	stop := watchChild(brw.Reader, res.Body, p.recordOf(res))
+	defer stop()
 	chunked := res.Request.ProtoAtLeast(1, 1)
 	if err := writeHead(brw.Writer, res, chunked); err != nil {
 		return
@@ -125,6 +129,54 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
 		_ = cw.Close()
 	}
 	_ = brw.Flush()
+}
+
+// watchChild ends the upstream request as soon as the child goes away in
+// the middle of a stream: the upstream may be silent for minutes, and a
+// write to the child, which would notice, may never come. The child sends
+// nothing while it waits for an answer (the connection closes after the
+// stream anyway), so a read that ends means it closed the connection. Read
+// timeouts are not an end: idleConn's idle timeout counts only writes then.
+// (A client that half-closes its side after the request would lose the
+// stream; HTTP clients do not do that.)
+func watchChild(r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			_, err := r.Discard(1)
+			var ne net.Error
+			switch {
+			case err == nil, errors.As(err, &ne) && ne.Timeout():
+				select {
+				case <-done:
+					return
+				default:
+					continue
+				}
+			}
+			select {
+			case <-done:
+			default:
+				if rec != nil {
+					rec.fail("child closed the connection mid-stream")
+				}
+				_ = body.Close()
+			}
+			return
+		}
+	}()
+	return func() { close(done) }
+}
+
+// recordOf is the audit record of a response's request.
+func (p *Proxy) recordOf(res *http.Response) *record {
+	ctx := martian.NewContext(res.Request)
+	if ctx == nil {
+		return nil
+	}
+	v, _ := ctx.Get(recordKey)
+	rec, _ := v.(*record)
+	return rec
 }
 
 // writeHead writes the status line and headers of a streamed response.
@@ -181,15 +233,26 @@ func (c *chunkWriter) Close() error {
 // body is closed, which martian and stream both do once the response is
 // written.
 type auditBody struct {
-	rc  io.ReadCloser
-	rec *record
-	p   *Proxy
-	n   atomic.Int64
+	rc      io.ReadCloser
+	rec     *record
+	p       *Proxy
+	session *martian.Session
+	n       atomic.Int64
 }
 
+// Read passes the body on. When the upstream breaks off mid-body, the
+// child's connection is closed: martian would go on to wait for the next
+// request on it while the child waits for the rest of a body that has a
+// Content-Length, both until the idle timeout.
 func (b *auditBody) Read(buf []byte) (int, error) {
 	n, err := b.rc.Read(buf)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.rec.fail("upstream body: " + b.p.redact(err.Error()))
+		if conn, _, herr := b.session.Hijack(); herr == nil {
+			_ = conn.Close()
+		}
+	}
 	return n, err
 }
 

@@ -22,7 +22,7 @@ func (p *Proxy) newTransport() *http.Transport {
 			if err != nil {
 				return nil, err
 			}
-			return &upstreamConn{Conn: c}, nil
+			return &upstreamConn{Conn: c, idle: p.cfg.UpstreamIdleTimeout}, nil
 		},
 		TLSClientConfig: &tls.Config{
 			RootCAs:    p.cfg.UpstreamRoots,
@@ -45,15 +45,18 @@ func (p *Proxy) newTransport() *http.Transport {
 
 // upstreamConn gives each read and write an idle deadline, so a stalled
 // upstream cannot hold a request forever.
-type upstreamConn struct{ net.Conn }
+type upstreamConn struct {
+	net.Conn
+	idle time.Duration
+}
 
 func (c *upstreamConn) Read(b []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(upstreamIdleTimeout))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
 	return c.Conn.Read(b)
 }
 
 func (c *upstreamConn) Write(b []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(upstreamIdleTimeout))
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(b)
 }
 
