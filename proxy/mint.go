@@ -97,7 +97,7 @@ func (p *Proxy) mint(res *http.Response, rec *record, host string, port int) ([]
 			return nil, refuseResponse(rec, fmt.Sprintf("field %s of the token response is %d bytes, too short to replace safely", m.Field, len(real)))
 		}
 		if err := p.addMinted(m, real); err != nil {
-			return nil, refuseResponse(rec, "minting a dummy for " + m.Name + ": " + err.Error())
+			return nil, refuseResponse(rec, "minting a dummy for "+m.Name+": "+err.Error())
 		}
 		got = append(got, found{m.Name, m.Field, real})
 	}
@@ -111,7 +111,7 @@ func (p *Proxy) mint(res *http.Response, rec *record, host string, port int) ([]
 	var names []string
 	for _, f := range got {
 		if bytes.Contains(red, []byte(f.real)) || after[f.field] == f.real {
-			return nil, refuseResponse(rec, "the token response holds " + f.name + " in a form cloak cannot replace")
+			return nil, refuseResponse(rec, "the token response holds "+f.name+" in a form cloak cannot replace")
 		}
 		names = append(names, f.name)
 	}

@@ -40,7 +40,7 @@ func (p *Proxy) cloakResponse(res *http.Response, rec *record) *blocked {
 		codings, err := contentCodings(res.Header)
 		if err != nil {
 			_ = res.Body.Close()
-			return refuseResponse(rec, "upstream " + rec.host + " compressed its answer with an encoding cloak cannot read (" + err.Error() + ") although cloak asked for none; cloak must read a body to keep real secrets from the child")
+			return refuseResponse(rec, "upstream "+rec.host+" compressed its answer with an encoding cloak cannot read ("+err.Error()+") although cloak asked for none; cloak must read a body to keep real secrets from the child")
 		}
 		if len(codings) > 0 {
 			res.Body = replaceReadCloser{Reader: decodeCodings(codings, res.Body), c: res.Body}
