@@ -130,3 +130,16 @@ func TestMintDummy(t *testing.T) {
 		}
 	}
 }
+
+// TestMintedTokenInUnknownEscapeRefused: a token the redaction cannot
+// find in the raw body (JSON \u escapes) is refused, not handed over.
+func TestMintedTokenInUnknownEscapeRefused(t *testing.T) {
+	w := newWorld(t, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.Write([]byte(`{"access_token":"\u0067` + realMinted[1:] + `"}`))
+	}, withMint)
+	res, body := w.do(mustReq("POST", "https://api.github.com/login/oauth/access_token"))
+	if res.StatusCode != http.StatusBadGateway || strings.Contains(body, realMinted[1:]) {
+		t.Fatalf("got %d %q, want 502 without the token", res.StatusCode, body)
+	}
+}

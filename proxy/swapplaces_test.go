@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -352,4 +353,29 @@ func TestUnboundHostBodyTripwire(t *testing.T) {
 			t.Fatalf("status %d; a clean body must pass unchanged", res.StatusCode)
 		}
 	})
+}
+
+// TestPlainHTTPBodyNeverGetsRealValue: over plain HTTP nothing is swapped,
+// even into the body of a request to a host whose secret allows the body.
+func TestPlainHTTPBodyNeverGetsRealValue(t *testing.T) {
+	got := make(chan string, 1)
+	plain := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	defer plain.Close()
+	w := newWorld(t, nil, func(c *Config) {
+		c.Resolve["api.anthropic.com:80"] = plain.Listener.Addr().String()
+		// Even a binding that names port 80 gets no real value over plain HTTP.
+		on80, _ := ParseHostPattern("api.anthropic.com:80")
+		c.Secrets[0].Rules[0].Hosts = append(c.Secrets[0].Rules[0].Hosts, on80)
+	})
+	req, _ := http.NewRequest("POST", "http://api.anthropic.com/v1/messages", strings.NewReader("key="+dummyKey))
+	res, _ := w.do(req)
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if b := <-got; b != "key="+dummyKey {
+		t.Fatalf("plain HTTP upstream got %q, want the dummy untouched", b)
+	}
 }
