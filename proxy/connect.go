@@ -91,13 +91,24 @@ func (p *Proxy) intercepts(host string) bool {
 	if p.cfg.InspectAll {
 		return true
 	}
-	for _, s := range p.secrets {
+	return p.bound(host)
+}
+
+// bound reports whether some secret (configured or minted) or some minting
+// rule names host, on any port.
+func (p *Proxy) bound(host string) bool {
+	for _, s := range p.secrets().list {
 		for _, r := range s.Rules {
 			for _, h := range r.Hosts {
 				if h.MatchName(host) {
 					return true
 				}
 			}
+		}
+	}
+	for _, m := range p.cfg.Minted {
+		if m.Host.MatchName(host) {
+			return true
 		}
 	}
 	return false

@@ -75,12 +75,20 @@ type Config struct {
 	// UpstreamIdleTimeout is the idle timeout toward upstreams
 	// (DefaultUpstreamIdleTimeout): a silent upstream gets a 504.
 	UpstreamIdleTimeout time.Duration
+	// Minted lists response fields that hold a credential the child must
+	// not see (a token endpoint's access_token): cloak keeps the value and
+	// gives the child a dummy, which later requests swap back.
+	Minted []MintRule
+	// MintDummy makes the dummy for a minted value; nil uses a built-in
+	// generator (same length, known prefix kept, the rest crypto/rand).
+	MintDummy func(real string) (string, error)
 }
 
 // Proxy is a running proxy. Close stops it.
 type Proxy struct {
 	cfg       Config
-	secrets   []Secret
+	set       atomic.Pointer[secretSet] // configured and minted secrets
+	mintMu    sync.Mutex                // serialises minting
 	resolve   map[string]string
 	mp        *martian.Proxy
 	ln        net.Listener
@@ -137,6 +145,15 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		resolve[joinHostPort(h, port)] = to
 	}
+	set, err := newSecretSet(cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.Minted {
+		if err := m.valid(); err != nil {
+			return nil, err
+		}
+	}
 	pass := make([]byte, 16)
 	if _, err := rand.Read(pass); err != nil {
 		return nil, fmt.Errorf("making proxy credentials: %w", err)
@@ -147,7 +164,6 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		cfg:       cfg,
-		secrets:   cfg.Secrets,
 		resolve:   resolve,
 		ln:        &idleListener{Listener: ln, idle: cfg.IdleTimeout},
 		inner:     newChanListener(ln.Addr()),
@@ -158,6 +174,7 @@ func New(cfg Config) (*Proxy, error) {
 		conns:     make(map[net.Conn]struct{}),
 		serveDone: make(chan struct{}),
 	}
+	p.set.Store(set)
 	p.ln = &trackingListener{Listener: p.ln, p: p}
 	p.transport = p.newTransport()
 

@@ -103,6 +103,7 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 	req.Close = false
 	removeHop(req.Header)
 
+	path := req.URL.EscapedPath() // as sent: the rules match on it
 	var out swapOut
 	if inTunnel {
 		out = p.swapRequest(req, host, port)
@@ -116,6 +117,10 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 			"the dummy for "+out.tripped.Name+" "+out.where+" may not go to "+rec.host+rec.path)
 	}
 	rec.injected = out.injected
+	if b := p.prepareBody(req, rec, inTunnel, host, port, path); b != nil {
+		return b
+	}
+	p.askIdentity(req)
 	rec.decision = decisionAllowed
 	p.expectContinue(req)
 	return nil

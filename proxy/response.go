@@ -31,6 +31,12 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if !ok {
 		return nil
 	}
+	if rec.block == nil {
+		if b := p.cloakResponse(res, rec); b != nil {
+			_ = res.Body.Close()
+			rec.block = b
+		}
+	}
 	if rec.block != nil {
 		rec.block.apply(res)
 	} else if rec.status == 0 {

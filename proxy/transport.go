@@ -76,6 +76,21 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = &countBody{ReadCloser: req.Body, n: &rec.reqBodyN}
 	}
 	res, err := rt.p.transport.RoundTrip(req)
+	if rec != nil && rec.bodyTripped() {
+		// The body was cut before a dummy (see prepareBody): whatever
+		// upstream made of the truncated request, the child gets the
+		// tripwire refusal.
+		if err == nil {
+			_ = res.Body.Close()
+		}
+		rec.mu.Lock()
+		b := &blocked{status: http.StatusForbidden, header: http.Header{}, body: "cloak: refused (" + decisionTripwire + "): " + rec.reason + "\n"}
+		rec.mu.Unlock()
+		b.header.Set("X-Cloak-Decision", decisionTripwire)
+		res = &http.Response{Request: req, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		b.apply(res)
+		return res, nil
+	}
 	if err == nil {
 		return res, nil
 	}
