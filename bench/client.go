@@ -30,6 +30,7 @@ type clientSpec struct {
 	CAFile   string // roots to trust; "env:NAME" takes the path from $NAME
 	Port     int    // upstream port; every host name is reached on it
 	ProxyPID int    // the proxy's process; 0 means the client's parent
+	UpPID    int    // the process serving the upstream (the orchestrator)
 	Known    string // a host name used throughout the run
 	Fresh    []string
 	Plan     plan
@@ -67,6 +68,7 @@ type client struct {
 	tree    procTree
 	metrics map[string]float64
 	errs    []string
+	stats   *http.Client // straight to the upstream, for its counters
 }
 
 func runClient(specPath, outPath string) error {
@@ -107,6 +109,12 @@ func newClient(spec clientSpec) (*client, error) {
 		return nil, fmt.Errorf("client roots: %w", err)
 	}
 	c.roots = roots
+	c.stats = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// The counters are the bench's own plumbing, not the work measured:
+		// straight to the loopback upstream, whoever its CA is.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		Proxy:           nil,
+	}}
 	if !spec.Direct {
 		raw := spec.Proxy
 		if raw == "env" {
@@ -330,8 +338,11 @@ func (c *client) throughput() error {
 	c.set("get32_p50_ms", quantile(r.lat, 0.5))
 	c.set("get32_p99_ms", quantile(r.lat, 0.99))
 	if !c.spec.Direct {
-		c.set("get32_cpu_us_per_req", float64(r.cpu.Microseconds())/float64(r.n))
+		c.set("get32_cpu_us_per_req", perReq(r.cpu, r.n))
 	}
+	c.set("get32_client_cpu_us_per_req", perReq(r.clientCPU, r.n))
+	c.set("get32_upstream_cpu_us_per_req", perReq(r.upCPU, r.n))
+	c.set("get32_upstream_conns_per_1k", float64(r.upConns)*1000/float64(r.n))
 	return nil
 }
 
@@ -344,7 +355,7 @@ func (c *client) post() error {
 	c.set("post64k_p50_ms", quantile(r.lat, 0.5))
 	c.set("post64k_p99_ms", quantile(r.lat, 0.99))
 	if !c.spec.Direct {
-		c.set("post64k_cpu_us_per_req", float64(r.cpu.Microseconds())/float64(r.n))
+		c.set("post64k_cpu_us_per_req", perReq(r.cpu, r.n))
 	}
 	return nil
 }
@@ -365,6 +376,7 @@ func (c *client) peak() error {
 	}
 	c.set("get256_rps", r.rps)
 	c.set("get256_p99_ms", quantile(r.lat, 0.99))
+	c.set("get256_upstream_conns_per_1k", float64(r.upConns)*1000/float64(r.n))
 	return nil
 }
 
@@ -397,14 +409,32 @@ func (c *client) newConns() error {
 	return nil
 }
 
+// upstreamStats reads the upstream's counters; zero if it cannot.
+func (c *client) upstreamStats() upstreamStats {
+	var st upstreamStats
+	res, err := c.stats.Get("https://127.0.0.1:" + strconv.Itoa(c.spec.Port) + "/stats")
+	if err != nil {
+		return st
+	}
+	defer res.Body.Close()
+	_ = json.NewDecoder(res.Body).Decode(&st)
+	return st
+}
+
+func perReq(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+
 // loadResult is one load loop's outcome, measured after every worker has
 // its connection (so connection setup is not in it).
 type loadResult struct {
 	n    int
 	rps  float64
-	lat  []float64 // ms
-	ttfb []float64 // ms
-	cpu  time.Duration
+	lat  []float64     // ms
+	ttfb []float64     // ms
+	cpu  time.Duration // the proxy's
+	// The client's and the upstream's CPU, to tell a proxy that is slow
+	// from a machine that is busy.
+	clientCPU, upCPU time.Duration
+	upConns          int64 // connections the upstream accepted meanwhile
 }
 
 // load runs conc workers, each sending requests one after another on its
@@ -459,6 +489,10 @@ func (c *client) load(conc int, method, path string, size int) (loadResult, erro
 	if !c.spec.Direct {
 		cpu0 = c.tree.cpu()
 	}
+	st0 := c.upstreamStats()
+	self := procTree{root: os.Getpid(), alone: true}
+	up := procTree{root: c.spec.UpPID, alone: true}
+	selfCPU0, upCPU0 := self.cpu(), up.cpu()
 	start := time.Now()
 	deadline := start.Add(p.Duration)
 	for range conc {
@@ -489,6 +523,9 @@ func (c *client) load(conc int, method, path string, size int) (loadResult, erro
 	if !c.spec.Direct {
 		r.cpu = c.tree.cpu() - cpu0
 	}
+	r.clientCPU, r.upCPU = self.cpu()-selfCPU0, up.cpu()-upCPU0
+	st1 := c.upstreamStats()
+	r.upConns = st1.Conns - st0.Conns
 	r.n = len(r.lat)
 	if r.n == 0 || fails*100 > r.n {
 		return r, fmt.Errorf("%w (%d of %d)", errTooManyFailures, fails, fails+r.n)

@@ -265,7 +265,7 @@ const clientTimeout = 10 * time.Minute
 
 // runOne runs one target for one round and returns its figures.
 func (b *bench) runOne(t target, round int) (map[string]float64, []string) {
-	spec := clientSpec{Target: t.name(), Port: b.up.port(), Known: knownHost, Fresh: b.fresh[round], Plan: b.plan}
+	spec := clientSpec{Target: t.name(), Port: b.up.port(), UpPID: os.Getpid(), Known: knownHost, Fresh: b.fresh[round], Plan: b.plan}
 	cmd, stop, err := t.launch(b, &spec)
 	if err != nil {
 		return map[string]float64{}, []string{"start: " + err.Error()}

@@ -19,10 +19,14 @@ const clockTicks = 100
 type procTree struct {
 	root    int
 	exclude int
+	alone   bool // the root only, not its descendants
 }
 
 // pids lists the processes of the tree as it is now.
 func (t procTree) pids() []int {
+	if t.alone {
+		return []int{t.root}
+	}
 	parent := map[int]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {

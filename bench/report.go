@@ -34,6 +34,9 @@ var rows = []row{
 	{"get1_p99_ms", "small GET p99, 1 client", "ms", added, "", nil},
 	{"get32_p99_ms", "small GET p99, 32 clients", "ms", asIs, "", nil},
 	{"get32_cpu_us_per_req", "proxy CPU per small GET, 32 clients", "µs", asIs, "", nil},
+	{"get32_client_cpu_us_per_req", "client CPU per small GET, 32 clients", "µs", asIs, "", nil},
+	{"get32_upstream_cpu_us_per_req", "upstream CPU per small GET, 32 clients", "µs", asIs, "", nil},
+	{"get32_upstream_conns_per_1k", "upstream connections opened per 1000 GETs, 32 clients", "conns", asIs, "", nil},
 	{"post64k_rps", "64 KiB POST req/s, 8 clients", "req/s", ratio, "", nil},
 	{"post64k_cpu_us_per_req", "proxy CPU per 64 KiB POST", "µs", asIs, "", nil},
 	{"sse_delay_p50_ms", "SSE event delay p50", "ms", added, "", nil},
@@ -48,10 +51,12 @@ var rows = []row{
 	{"rss_idle_mib", "proxy RSS idle", "MiB", asIs, "≤ 15 MiB", atMost(15)},
 	{"rss_peak256_mib", "proxy RSS peak, 256 clients", "MiB", asIs, "≤ 48 MiB", atMost(48)},
 	{"get256_rps", "small GET req/s, 256 clients", "req/s", ratio, "", nil},
+	{"get256_upstream_conns_per_1k", "upstream connections opened per 1000 GETs, 256 clients", "conns", asIs, "", nil},
 	{"upload_mbps", "upload throughput", "MiB/s", ratio, "≥ 0.6× direct", atLeast(0.6)},
 	{"upload_rss_growth_mib", "proxy RSS growth during upload", "MiB", asIs, "≤ 8 MiB", atMost(8)},
 	{"download_mbps", "download throughput", "MiB/s", ratio, "", nil},
 	{"startup_added_ms", "`cloak run -- true` minus `true`", "ms", asIs, "≤ 15 ms", atMost(15)},
+	{"startup_added_ms_upstream_ca", "the same with --upstream-ca", "ms", asIs, "", nil},
 	{"swap_misses", "requests upstream saw without the real key", "requests", asIs, "0", atMost(0)},
 }
 

@@ -2,22 +2,39 @@ package main
 
 import (
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
 )
 
-// startup times `cloak run ... -- true` against `true` alone, alternating,
-// and returns the median added wall time. cloak starts with the bench's
-// secret, binding and resolve table, so it does all a real run does before
-// the child starts: CA key, trust bundle (system roots), dummies file, temp
-// dir, proxy.
+// startup times `cloak run -- true` against `true` alone, alternating, and
+// returns the median added wall time. cloak starts with one secret and its
+// binding, as a user's run does, so it does all a real run does before the
+// child starts: CA key, trust bundle (system roots), dummies file, temp dir,
+// audit log, proxy. It is timed twice: as a user runs it, and with
+// --upstream-ca as the rest of the bench needs it (cloak then builds a pool
+// of the system roots plus that file before it starts).
 func (b *bench) startup(n int, cloak string) map[string]float64 {
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		return map[string]float64{}
 	}
-	args := append(b.cloakArgs([]string{knownHost}), "--", truePath)
+	out := map[string]float64{}
+	user := []string{"run", "--from-env", "BENCH_KEY", "--bind", "BENCH_KEY=" + knownHost,
+		"--audit-log", filepath.Join(b.dir, "cloak-audit.log"), "--", truePath}
+	for suffix, args := range map[string][]string{
+		"":             user,
+		"_upstream_ca": append(b.cloakArgs([]string{knownHost}), "--", truePath),
+	} {
+		for k, v := range b.timeStartup(n, cloak, truePath, args) {
+			out[k+suffix] = v
+		}
+	}
+	return out
+}
+
+func (b *bench) timeStartup(n int, cloak, truePath string, args []string) map[string]float64 {
 	plain := func() *exec.Cmd { return exec.Command(truePath) }
 	wrapped := func() *exec.Cmd {
 		cmd := exec.Command(cloak, args...)

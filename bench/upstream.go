@@ -30,6 +30,7 @@ type upstream struct {
 	real     string
 	wrongKey atomic.Int64
 	requests atomic.Int64
+	conns    atomic.Int64 // connections accepted
 }
 
 func startUpstream(ca *authority, real string) (*upstream, error) {
@@ -48,6 +49,7 @@ func startUpstream(ca *authority, real string) (*upstream, error) {
 	mux.HandleFunc("POST /upload", u.sink)
 	mux.HandleFunc("GET /sse", u.sse)
 	mux.HandleFunc("GET /download", u.download)
+	mux.HandleFunc("GET /stats", u.stats)
 	u.srv = &http.Server{
 		Handler: u.checkKey(mux),
 		TLSConfig: &tls.Config{
@@ -58,6 +60,11 @@ func startUpstream(ca *authority, real string) (*upstream, error) {
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				u.conns.Add(1)
+			}
+		},
 		// A client that gives up mid-handshake is not news here.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
@@ -71,6 +78,10 @@ func (u *upstream) Close() error { return u.srv.Close() }
 
 func (u *upstream) checkKey(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stats" {
+			h.ServeHTTP(w, r)
+			return
+		}
 		u.requests.Add(1)
 		if r.Header.Get(keyHeader) != u.real {
 			u.wrongKey.Add(1)
@@ -78,6 +89,16 @@ func (u *upstream) checkKey(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// stats tells the client how many connections the upstream has accepted,
+// so it can tell a proxy that reuses its upstream connections from one
+// that opens new ones.
+func (u *upstream) stats(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(upstreamStats{Conns: u.conns.Load(), Requests: u.requests.Load()})
+}
+
+type upstreamStats struct{ Conns, Requests int64 }
 
 // small is the typical API answer: a little JSON with a Content-Length.
 func (u *upstream) small(w http.ResponseWriter, r *http.Request) {
