@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -36,6 +37,22 @@ func (c *idleConn) Write(b []byte) (int, error) {
 	_ = c.raw.SetWriteDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(b)
 }
+
+// ReadFrom copies a response body to the child in writes as large as its
+// reads. martian writes responses through a 4 KiB bufio.Writer, which hands
+// a body over to ReadFrom once its buffer is empty; without this, a large
+// download leaves as 4 KiB TLS records, one syscall each. Nothing waits to
+// fill a buffer: each read is written at once.
+func (c *idleConn) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(writerOnly{c}, r, *bp)
+}
+
+// writerOnly hides ReadFrom from io.CopyBuffer, which would call it again.
+type writerOnly struct{ io.Writer }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (c *idleConn) Close() error {
 	err := c.Conn.Close()
