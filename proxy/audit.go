@@ -130,7 +130,9 @@ func auditPath(u *url.URL) string {
 	return path + "?" + strings.Join(keys, "&")
 }
 
-// finish writes the record's audit line, once.
+// finish writes the record's audit line, once. What the child sent is
+// redacted too: a child that somehow learnt a real value must not get it
+// written to disk by cloak.
 func (p *Proxy) finish(r *record) {
 	r.once.Do(func() {
 		r.mu.Lock()
@@ -140,14 +142,15 @@ func (p *Proxy) finish(r *record) {
 		if r.reqBytes == 0 {
 			r.reqBytes = r.reqBodyN.Load()
 		}
+		method, host, path, reason := p.redact(r.method), p.redact(r.host), p.redact(r.path), p.redact(r.reason)
 		e := p.audit.Log().
 			Str("time", r.start.UTC().Format(time.RFC3339Nano)).
 			Str("session", p.cfg.Session).
 			Uint64("seq", r.seq).
-			Str("method", r.method).
+			Str("method", method).
 			Str("scheme", r.scheme).
-			Str("host", r.host).
-			Str("path", r.path).
+			Str("host", host).
+			Str("path", path).
 			Int("status", r.status).
 			Int64("req_bytes", r.reqBytes).
 			Int64("resp_bytes", r.respBytes).
@@ -155,9 +158,9 @@ func (p *Proxy) finish(r *record) {
 			Float64("ttfb_ms", ms(r.ttfb)).
 			Strs("injected", r.injected).
 			Str("decision", r.decision).
-			Str("reason", r.reason)
+			Str("reason", reason)
 		if why := r.failure(); why != "" {
-			e = e.Str("error", why)
+			e = e.Str("error", p.redact(why))
 		}
 		if len(r.minted) > 0 {
 			e = e.Strs("minted", r.minted)
@@ -169,10 +172,21 @@ func (p *Proxy) finish(r *record) {
 
 		p.mu.Lock()
 		p.summary.Requests++
+		if p.summary.ByDecision == nil {
+			p.summary.ByDecision = map[string]int{}
+		}
+		p.summary.ByDecision[r.decision]++
+		if r.alert() {
+			p.summary.Alerts++
+		}
 		if r.refused() {
 			p.summary.Refused++
+			line := r.decision + ": " + method + " " + host + path + ": " + reason
 			if p.summary.First == "" {
-				p.summary.First = r.decision + ": " + r.method + " " + r.host + r.path + ": " + r.reason
+				p.summary.First = line
+			}
+			if len(p.summary.Refusals) < maxRefusals {
+				p.summary.Refusals = append(p.summary.Refusals, line)
 			}
 		}
 		p.mu.Unlock()

@@ -106,7 +106,8 @@ func joinHostPort(host string, port int) string {
 
 // HostPattern is one entry of a binding's host list: an exact name, or
 // "*.example.com" for every name below example.com (not example.com itself),
-// each with a port (443 unless the pattern names one).
+// each with a port (443 unless the pattern names one; 0, every port, only in
+// egress lists).
 type HostPattern struct {
 	Host     string // normalised; for a wildcard, the suffix without "*."
 	Wildcard bool
@@ -141,9 +142,10 @@ func (p HostPattern) MatchName(host string) bool {
 	return host == p.Host
 }
 
-// Match reports whether the normalised host and port match.
+// Match reports whether the normalised host and port match. Port 0 in the
+// pattern matches every port (egress patterns, see ParseEgressPattern).
 func (p HostPattern) Match(host string, port int) bool {
-	return port == p.Port && p.MatchName(host)
+	return (p.Port == 0 || port == p.Port) && p.MatchName(host)
 }
 
 func (p HostPattern) String() string {
@@ -151,7 +153,7 @@ func (p HostPattern) String() string {
 	if p.Wildcard {
 		s = "*." + s
 	}
-	if p.Port != 443 {
+	if p.Port != 443 && p.Port != 0 {
 		s = joinHostPort(s, p.Port)
 	}
 	return s

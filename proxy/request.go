@@ -91,6 +91,9 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 		}
 		host, port = h, pt
 		rec.host = joinHostPort(host, port)
+		if route := p.policy.Route("http", host, port); route.Decision == decisionDeniedHost {
+			return p.denyHost(rec, route.Reason)
+		}
 	}
 
 	if isUpgrade(req) {
@@ -141,6 +144,16 @@ func (r *record) deny(status int, decision, reason string) *blocked {
 	h := http.Header{}
 	h.Set("X-Cloak-Decision", decision)
 	return &blocked{status: status, body: "cloak: refused (" + decision + "): " + reason + "\n", header: h}
+}
+
+// denyHost refuses a host the egress policy does not allow, saying how to
+// allow it.
+func (p *Proxy) denyHost(rec *record, reason string) *blocked {
+	b := rec.deny(http.StatusForbidden, decisionDeniedHost, reason)
+	if hint := p.cfg.Egress.Hint; hint != "" {
+		b.body = strings.TrimSuffix(b.body, "\n") + "; " + hint + "\n"
+	}
+	return b
 }
 
 // removeHop drops hop-by-hop headers, including those the Connection

@@ -52,7 +52,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	}
 	res.Body = &auditBody{rc: res.Body, rec: rec, p: p, session: ctx.Session()}
 	if streams(res) {
-		p.stream(ctx, res)
+		p.stream(ctx, res, rec)
 	}
 	return nil
 }
@@ -89,20 +89,27 @@ func streams(res *http.Response) bool {
 
 // stream takes the child's connection over from martian and writes res
 // flushing after every read; martian would hold up to 4 KiB in its buffer
-// until the whole body was done. The connection closes afterwards (martian
-// cannot go on with a hijacked session), which costs the child one new
-// local handshake on its next request.
-func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
+// until the whole body was done. Afterwards the connection goes back to
+// martian for the child's next request when it safely can (see reusable),
+// and is closed otherwise.
+func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 	conn, brw, err := ctx.Session().Hijack()
 	if err != nil {
 		return // martian writes the response the ordinary way
 	}
-	defer conn.Close()
+	keep := reusable(res, rec)
+	complete := false
+	defer func() {
+		if !complete || !keep || !p.handBack(conn, brw) {
+			_ = conn.Close()
+		}
+	}()
 	defer res.Body.Close()
 	stop := watchChild(brw.Reader, res.Body, p.recordOf(res))
 	defer stop()
 	chunked := res.Request.ProtoAtLeast(1, 1)
-	if err := writeHead(brw.Writer, res, chunked); err != nil {
+	keep = keep && chunked
+	if err := writeHead(brw.Writer, res, chunked, keep); err != nil {
 		return
 	}
 	w := io.Writer(brw.Writer)
@@ -134,7 +141,46 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
 	if cw != nil {
 		_ = cw.Close()
 	}
-	_ = brw.Flush()
+	complete = brw.Flush() == nil
+}
+
+// reusable reports whether the child's connection can carry another
+// request after this streamed response: the child did not ask to close it,
+// the upstream did not either, and the request's body was read to its end
+// (unread body bytes would be taken for the next request).
+func reusable(res *http.Response, rec *record) bool {
+	req := res.Request
+	if rec.wantClose || res.Close || req.Close {
+		return false
+	}
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		return true
+	}
+	return req.ContentLength > 0 && rec.reqBodyN.Load() == req.ContentLength
+}
+
+// handBack returns the child's connection to martian after a streamed
+// response. martian's loop that hijacked it reads on from it once stream
+// returns, and a hijacked session can serve no further request; so that
+// loop gets a retired connection that reads EOF, and the connection itself
+// (with any bytes of the next request already read ahead) goes to a new
+// loop through the inner listener, where cloak's modifiers check every
+// request as before. It reports false if the connection cannot be handed
+// back, and the caller closes it.
+func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
+	ic, ok := conn.(*idleConn)
+	if !ok {
+		return false
+	}
+	ahead := buffered(brw.Reader)
+	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
+		return false
+	}
+	next := ic.handOff(ahead)
+	if err := p.inner.push(next); err != nil {
+		_ = next.Close() // the proxy is closing
+	}
+	return true
 }
 
 // watchChild ends the upstream request as soon as the child goes away in
@@ -186,11 +232,13 @@ func (p *Proxy) recordOf(res *http.Response) *record {
 }
 
 // writeHead writes the status line and headers of a streamed response.
-func writeHead(w *bufio.Writer, res *http.Response, chunked bool) error {
+func writeHead(w *bufio.Writer, res *http.Response, chunked, keep bool) error {
 	h := res.Header.Clone()
 	h.Del("Content-Length")
 	h.Del("Transfer-Encoding")
-	h.Set("Connection", "close")
+	if !keep {
+		h.Set("Connection", "close")
+	}
 	if chunked {
 		h.Set("Transfer-Encoding", "chunked")
 	}
