@@ -53,6 +53,8 @@ type Options struct {
 	EnvFiles   []string // secrets files; none: the defaults (see defaultSources)
 	FromEnv    []string // secrets taken from cloak's own environment
 	Binds      []string // NAME=HOST[,HOST...]
+	Policy     string   // the user's policy file; default: policy.toml in the config dir
+	ProjectDir string   // where .cloak.toml is read from; default: the working directory
 	Resolve    []string // HOST:PORT:ADDR[:PORT2]
 	UpstreamCA []string // PEM files of extra roots for upstreams
 	AuditLog   string   // default: audit.log in the state dir
@@ -93,31 +95,14 @@ func Run(o Options) (int, error) {
 	}
 
 	// Inputs, all checked before anything starts.
-	sources, err := o.sources()
+	in, err := o.load(warn)
 	if err != nil {
-		return 1, err
-	}
-	fileSecrets, err := loadFiles(sources, warn)
-	if err != nil {
-		return 1, err
-	}
-	envSecrets, err := fromEnv(o.FromEnv, func(k string) (string, bool) { return lookup(o.Environ, k) })
-	if err != nil {
-		return 2, usage(err)
-	}
-	loaded := merge(fileSecrets, envSecrets)
-	var protected, plain []secret
-	for _, s := range loaded {
-		if s.isPlain() {
-			plain = append(plain, s)
-		} else {
-			protected = append(protected, s)
+		if errors.Is(err, ErrUsage) {
+			return 2, err
 		}
+		return 1, err
 	}
-	ruleMap, err := rules(protected, o.Binds)
-	if err != nil {
-		return 2, usage(err)
-	}
+	protected, plain, ruleMap := in.protected, in.plain, in.pol.rules()
 	resolve, err := parseResolves(o.Resolve)
 	if err != nil {
 		return 2, usage(err)
@@ -176,12 +161,14 @@ func Run(o Options) (int, error) {
 		return 1, err
 	}
 
+	pp := in.pol.proxyPolicy()
 	px, err := proxy.New(proxy.Config{
 		Secrets:       proxySecrets(secrets, ruleMap),
 		Leaf:          authority.Leaf,
 		UpstreamRoots: roots,
 		Resolve:       resolve,
-		InspectAll:    o.InspectAll,
+		InspectAll:    pp.InspectAll,
+		Egress:        pp.Egress,
 		Audit:         audit,
 		Session:       session,
 	})
@@ -241,6 +228,51 @@ func (o *Options) sources() ([]source, error) {
 		out = append(out, source{path: filepath.Join(d, "secrets.env")})
 	}
 	return append(out, source{path: ".env"}), nil
+}
+
+// inputs are a run's checked inputs.
+type inputs struct {
+	protected []secret // secrets: the child gets dummies
+	plain     []secret // values too short to be secrets, passed as they are
+	pol       *policy
+}
+
+// load reads the secrets and the policy, checking everything before
+// anything runs. Errors in how cloak was called are usage errors.
+func (o *Options) load(warn func(string)) (inputs, error) {
+	var in inputs
+	sources, err := o.sources()
+	if err != nil {
+		return in, err
+	}
+	fileSecrets, err := loadFiles(sources, warn)
+	if err != nil {
+		return in, err
+	}
+	envSecrets, err := fromEnv(o.FromEnv, func(k string) (string, bool) { return lookup(o.Environ, k) })
+	if err != nil {
+		return in, usage(err)
+	}
+	for _, s := range merge(fileSecrets, envSecrets) {
+		if s.isPlain() {
+			in.plain = append(in.plain, s)
+		} else {
+			in.protected = append(in.protected, s)
+		}
+	}
+	user, explicit := userPolicyFile(o.Policy)
+	dir := o.ProjectDir
+	if dir == "" {
+		dir = "."
+	}
+	in.pol, err = loadPolicy(policySources{
+		userFile:     user,
+		userExplicit: explicit,
+		project:      filepath.Join(dir, projectPolicy),
+		binds:        o.Binds,
+		inspectAll:   o.InspectAll,
+	}, in.protected)
+	return in, err
 }
 
 // proxySecrets joins dummies and rules into what the proxy needs.
