@@ -137,12 +137,16 @@ func (pol *policy) narrowSecret(f *policyFile, name string, have map[string]bool
 		}
 	}
 	for _, p := range r.Paths {
-		if !b.any(func(x rule) bool { return len(x.Paths) == 0 || anyStr(x.Paths, func(o string) bool { return pathCovers(o, p) }) }) {
+		if !b.any(func(x rule) bool {
+			return len(x.Paths) == 0 || anyStr(x.Paths, func(o string) bool { return pathCovers(o, p) })
+		}) {
 			return widen(at("paths"), fmt.Sprintf("path %q for %s", p, name))
 		}
 	}
 	for _, p := range r.Places {
-		if !b.any(func(x rule) bool { return len(x.Places) == 0 || anyStr(x.Places, func(o string) bool { return placeCovers(o, p) }) }) {
+		if !b.any(func(x rule) bool {
+			return len(x.Places) == 0 || anyStr(x.Places, func(o string) bool { return placeCovers(o, p) })
+		}) {
 			return widen(at("places"), fmt.Sprintf("place %q for %s", p, name))
 		}
 	}
