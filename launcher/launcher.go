@@ -103,6 +103,11 @@ func Run(o Options) (int, error) {
 		return 1, err
 	}
 	protected, plain, ruleMap := in.protected, in.plain, in.pol.rules()
+	for _, f := range []string{in.pol.userFile, in.pol.project} {
+		if f != "" {
+			info("policy file: " + f)
+		}
+	}
 	resolve, err := parseResolves(o.Resolve)
 	if err != nil {
 		return 2, usage(err)
@@ -194,7 +199,7 @@ func Run(o Options) (int, error) {
 	}
 	_ = px.Close()
 	audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
-	report(px.Summary(), auditPath, o.Verbose, say)
+	report(px.Summary(), session, auditPath, o.AuditLog == "", o.Verbose, say)
 	return code, nil
 }
 
@@ -349,15 +354,4 @@ func newSessionID() (string, error) {
 		return "", fmt.Errorf("making a session id: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// report prints, after the child is gone, what the proxy refused: one line,
-// or the full count with -v.
-func report(s proxy.Summary, auditPath string, verbose bool, say func(kind, msg string)) {
-	if verbose {
-		say("info", fmt.Sprintf("%d requests, %d refused (audit log: %s)", s.Requests, s.Refused, auditPath))
-	}
-	if s.Refused > 0 {
-		say("warning", fmt.Sprintf("refused %d request(s); first: %s (see %s)", s.Refused, s.First, auditPath))
-	}
 }

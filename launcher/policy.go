@@ -304,6 +304,7 @@ func (f *policyFile) ruleFields(lists [4][]string, given [4]bool, at func(...str
 		}
 	}
 	for i, n := range fieldNames {
+		r.from[i] = at() // a field left out (any) comes from its table
 		if given[i] {
 			r.from[i] = at(n)
 		}

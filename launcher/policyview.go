@@ -36,7 +36,7 @@ func ExplainPolicy(o Options, method, rawURL string) error {
 	if err != nil {
 		return usage(err)
 	}
-	in.pol.explain(o.Stdout, v, pp)
+	in.pol.explain(o.Stdout, rawURL, v, pp)
 	return nil
 }
 
@@ -74,22 +74,22 @@ func (pol *policy) show(w io.Writer) {
 		row("  (none loaded)")
 	}
 	for _, s := range pol.loaded {
-		row("  "+s.name, "", "loaded from "+s.source)
+		row("  " + s.name + " (loaded from " + s.source + ")")
 		b := pol.bindings[s.name]
 		if b == nil || len(b.rules) == 0 {
 			why := "no binding"
 			if b != nil {
 				why = b.from
 			}
-			row("    never swapped: the child's dummy goes nowhere ("+why+")", "", "")
+			row("    never swapped: the child's dummy goes nowhere (" + why + ")")
 			continue
 		}
 		for i, r := range b.rules {
-			row(fmt.Sprintf("    rule %d", i+1))
-			row("      hosts", hostList(r.Hosts), r.from[fHosts])
-			row("      methods", listOrAny(r.Methods), r.from[fMethods])
-			row("      paths", listOrAny(r.Paths), r.from[fPaths])
-			row("      places", listOrAny(r.Places), r.from[fPlaces])
+			rn := fmt.Sprintf("    rule %d", i+1)
+			row(rn, "hosts", hostList(r.Hosts), r.from[fHosts])
+			row("", "methods", listOrAny(r.Methods), r.from[fMethods])
+			row("", "paths", listOrAny(r.Paths), r.from[fPaths])
+			row("", "places", listOrAny(r.Places), r.from[fPlaces])
 		}
 	}
 	if len(pol.skipped) > 0 {
@@ -102,8 +102,8 @@ func (pol *policy) show(w io.Writer) {
 	_ = tw.Flush()
 }
 
-func (pol *policy) explain(w io.Writer, v proxy.Verdict, pp proxy.Policy) {
-	fmt.Fprintf(w, "%s %s://%s%s\n", v.Method, v.Scheme, hostPort(v.Host, v.Port, v.Scheme), v.Path)
+func (pol *policy) explain(w io.Writer, rawURL string, v proxy.Verdict, pp proxy.Policy) {
+	fmt.Fprintf(w, "%s %s\n", v.Method, rawURL)
 	switch v.Decision {
 	case "denied-host":
 		fmt.Fprintf(w, "refused (denied-host): %s\n%s\n", v.Reason, pp.Egress.Hint)
@@ -132,19 +132,6 @@ func (pol *policy) explain(w io.Writer, v proxy.Verdict, pp proxy.Policy) {
 	}
 	fmt.Fprintf(tw, "  (no dummy)\tforwarded as sent\n")
 	_ = tw.Flush()
-}
-
-func hostPort(host string, port int, scheme string) string {
-	if scheme == "https" && port == 443 || scheme == "http" && port == 80 {
-		if strings.Contains(host, ":") {
-			return "[" + host + "]"
-		}
-		return host
-	}
-	if strings.Contains(host, ":") {
-		return fmt.Sprintf("[%s]:%d", host, port)
-	}
-	return fmt.Sprintf("%s:%d", host, port)
 }
 
 func hostList(hs []proxy.HostPattern) string {
