@@ -332,4 +332,3 @@ func TestRunVerboseSummary(t *testing.T) {
 		t.Errorf("-v does not name the policy file:\n%s", before)
 	}
 }
-
