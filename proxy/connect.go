@@ -52,10 +52,20 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 		writeRaw(brw, http.StatusProxyAuthRequired, rec.reason, "Proxy-Authenticate: Basic realm=\"cloak\"\r\n")
 		return
 	}
-	host, port, err := SplitHostPort(req.Host, 443)
+	// A CONNECT inside a decrypted tunnel would open a second tunnel on
+	// the same connection, under the client address tunnels are found by.
+	if _, nested := p.tunnelOf(req); nested {
+		rec.refuse(http.StatusBadRequest, decisionBadRequest, "CONNECT inside a tunnel")
+		writeRaw(brw, http.StatusBadRequest, "cloak: refused (bad-request): "+rec.reason, "")
+		return
+	}
+	// The target is read as sent, and must be host[:port] (authority-form,
+	// RFC 9110 9.3.6): Go's parser takes "a.example:443@b.example:443" for
+	// userinfo and a host, which another reader may see the other way.
+	host, port, err := SplitHostPort(req.RequestURI, 443)
 	if err != nil {
-		rec.refuse(http.StatusBadRequest, decisionBadRequest, "bad CONNECT target: "+err.Error())
-		writeRaw(brw, http.StatusBadRequest, rec.reason, "")
+		rec.refuse(http.StatusBadRequest, decisionBadRequest, "bad CONNECT target (want HOST:PORT): "+quoteHost(req.RequestURI))
+		writeRaw(brw, http.StatusBadRequest, "cloak: refused (bad-request): "+rec.reason, "")
 		return
 	}
 	rec.host = joinHostPort(host, port)
@@ -119,6 +129,7 @@ func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter,
 	p.tunnels.Store(key, &tunnel{host: host, port: port})
 	defer p.tunnels.Delete(key)
 	ic := newIdleConn(tconn, raw, p.cfg.IdleTimeout)
+	p.clients.set(key, ic)
 	if err := p.inner.push(ic); err != nil {
 		_ = ic.Close()
 		return

@@ -28,6 +28,7 @@ type Egress struct {
 // cannot drift apart.
 type Policy struct {
 	Secrets    []Secret
+	Minted     []MintRule // token endpoints and where the tokens they mint may go
 	Egress     Egress
 	InspectAll bool // decrypt every allowed HTTPS host, not only bound ones
 }
@@ -91,13 +92,26 @@ func (pol *Policy) egress(host string, port int) (string, bool) {
 // such a host are decrypted on every port, so that a dummy sent to the
 // wrong port is seen and refused rather than passed through.
 func (pol *Policy) boundName(host string) string {
-	for _, s := range pol.Secrets {
-		for _, r := range s.Rules {
+	named := func(rules []Rule) bool {
+		for _, r := range rules {
 			for _, h := range r.Hosts {
 				if h.MatchName(host) {
-					return s.Name
+					return true
 				}
 			}
+		}
+		return false
+	}
+	for _, s := range pol.Secrets {
+		if named(s.Rules) {
+			return s.Name
+		}
+	}
+	// A token endpoint is decrypted so its answer can be read, and so are
+	// the hosts its minted tokens may go to, so they can be swapped back.
+	for _, m := range pol.Minted {
+		if m.Host.MatchName(host) || named(m.Rules) {
+			return m.Name
 		}
 	}
 	return ""

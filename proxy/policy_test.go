@@ -172,7 +172,7 @@ func TestExplainMatchesProxy(t *testing.T) {
 			explained := v.Outcome(tc.secret, tc.place)
 
 			// What the proxy does.
-			did := w.do(t, log, tc.method, tc.url, tc.secret, tc.place)
+			did := w.decide(t, log, tc.method, tc.url, tc.secret, tc.place)
 			if explained != tc.want || did != tc.want {
 				t.Fatalf("explain says %q, proxy did %q, want %q", explained, did, tc.want)
 			}
@@ -208,7 +208,7 @@ func realValue(name string) string {
 
 // do sends one request through the proxy with the secret's dummy at place
 // and returns the decision the proxy recorded for it.
-func (w *world) do(t *testing.T, log *auditLines, method, rawURL, secret, place string) string {
+func (w *world) decide(t *testing.T, log *auditLines, method, rawURL, secret, place string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -363,7 +363,7 @@ func TestAuditRecordFields(t *testing.T) {
 		rw.Header().Set("Content-Length", "5")
 		_, _ = io.WriteString(rw, "hello")
 	}, func(c *Config) { c.Audit = log; c.Session = "s1" })
-	req, _ := http.NewRequest("POST", "https://api.anthropic.com/v1/messages?beta=true&key="+dummyKey, strings.NewReader(`{"a":"0123456789"}`))
+	req, _ := http.NewRequest("POST", "https://api.anthropic.com/v1/messages?beta=true&key="+dummyGH, strings.NewReader(`{"a":"0123456789"}`))
 	req.Header.Set("x-api-key", dummyKey)
 	res, err := w.client().Do(req)
 	if err != nil {

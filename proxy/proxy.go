@@ -49,9 +49,10 @@ import (
 // that keeps sending is never cut.
 const DefaultIdleTimeout = 10 * time.Minute
 
-// upstreamIdleTimeout bounds how long an upstream may stay silent. A model
-// API may think for minutes before its first byte on a non-streamed request.
-const upstreamIdleTimeout = 15 * time.Minute
+// DefaultUpstreamIdleTimeout bounds how long an upstream may stay silent. A
+// model API may think for minutes before its first byte on a non-streamed
+// request.
+const DefaultUpstreamIdleTimeout = 15 * time.Minute
 
 // Config is what New needs. The zero value of each optional field is a safe
 // default.
@@ -76,12 +77,23 @@ type Config struct {
 	Session string
 	// IdleTimeout is the idle timeout toward the child (DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// UpstreamIdleTimeout is the idle timeout toward upstreams
+	// (DefaultUpstreamIdleTimeout): a silent upstream gets a 504.
+	UpstreamIdleTimeout time.Duration
+	// Minted lists response fields that hold a credential the child must
+	// not see (a token endpoint's access_token): cloak keeps the value and
+	// gives the child a dummy, which later requests swap back.
+	Minted []MintRule
+	// MintDummy makes the dummy for a minted value; nil uses a built-in
+	// generator (same length, known prefix kept, the rest crypto/rand).
+	MintDummy func(real string) (string, error)
 }
 
 // Proxy is a running proxy. Close stops it.
 type Proxy struct {
 	cfg       Config
-	secrets   []Secret
+	set       atomic.Pointer[secretSet] // configured and minted secrets
+	mintMu    sync.Mutex                // serialises minting
 	policy    *Policy
 	resolve   map[string]string
 	mp        *martian.Proxy
@@ -94,7 +106,8 @@ type Proxy struct {
 	audit     zerolog.Logger
 	seq       atomic.Uint64
 
-	tunnels sync.Map // client RemoteAddr → *tunnel
+	tunnels sync.Map    // client RemoteAddr → *tunnel
+	clients clientConns // client RemoteAddr → the conn martian uses
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // raw connections from the child, closed by Close
@@ -129,6 +142,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.UpstreamIdleTimeout <= 0 {
+		cfg.UpstreamIdleTimeout = DefaultUpstreamIdleTimeout
+	}
 	if cfg.Audit == nil {
 		cfg.Audit = io.Discard
 	}
@@ -143,6 +159,15 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		resolve[joinHostPort(h, port)] = to
 	}
+	set, err := newSecretSet(cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.Minted {
+		if err := m.valid(); err != nil {
+			return nil, err
+		}
+	}
 	pass := make([]byte, 16)
 	if _, err := rand.Read(pass); err != nil {
 		return nil, fmt.Errorf("making proxy credentials: %w", err)
@@ -153,8 +178,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		cfg:       cfg,
-		secrets:   cfg.Secrets,
-		policy:    &Policy{Secrets: cfg.Secrets, Egress: cfg.Egress, InspectAll: cfg.InspectAll},
+		policy:    &Policy{Secrets: cfg.Secrets, Minted: cfg.Minted, Egress: cfg.Egress, InspectAll: cfg.InspectAll},
 		resolve:   resolve,
 		ln:        &idleListener{Listener: ln, idle: cfg.IdleTimeout},
 		inner:     newChanListener(ln.Addr()),
@@ -165,6 +189,7 @@ func New(cfg Config) (*Proxy, error) {
 		conns:     make(map[net.Conn]struct{}),
 		serveDone: make(chan struct{}),
 	}
+	p.set.Store(set)
 	p.ln = &trackingListener{Listener: p.ln, p: p}
 	p.transport = p.newTransport()
 
@@ -253,8 +278,11 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	}
 	l.p.conns[ic.raw] = struct{}{}
 	l.p.mu.Unlock()
+	addr := c.RemoteAddr().String()
+	l.p.clients.set(addr, ic)
 	go func() {
 		<-ic.done
+		l.p.clients.del(addr)
 		l.p.mu.Lock()
 		delete(l.p.conns, ic.raw)
 		l.p.mu.Unlock()

@@ -92,7 +92,7 @@ func TestDummyInURLTrips(t *testing.T) {
 
 func TestDomainFrontingRefused(t *testing.T) {
 	w := newWorld(t, nil)
-	for _, host := range []string{"evil.test", "api.github.com", "api.anthropic.com:8443", "api.anthropic.com.evil.test"} {
+	for _, host := range []string{"evil.test", "api.github.com", "api.anthropic.com.evil.test", "evil.test:443", "xn--pple-43d.com"} {
 		req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
 		req.Host = host
 		req.Header.Set("x-api-key", dummyKey)
@@ -112,7 +112,7 @@ func TestDomainFrontingRefused(t *testing.T) {
 
 func TestSameHostDifferentCaseAndTrailingDotIsNotFronting(t *testing.T) {
 	w := newWorld(t, nil)
-	for _, host := range []string{"API.Anthropic.COM", "api.anthropic.com.", "api.anthropic.com:443"} {
+	for _, host := range []string{"API.Anthropic.COM", "api.anthropic.com.", "api.anthropic.com:443", "api.anthropic.com:80"} {
 		req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
 		req.Host = host
 		req.Header.Set("x-api-key", dummyKey)
@@ -126,6 +126,9 @@ func TestSameHostDifferentCaseAndTrailingDotIsNotFronting(t *testing.T) {
 		}
 	}
 	for _, s := range w.seenRequests() {
+		if s.Host != "api.anthropic.com" {
+			t.Errorf("upstream saw Host %q, want it normalised", s.Host)
+		}
 		if s.Header.Get("X-Api-Key") != realKey {
 			t.Errorf("upstream did not get the real key")
 		}
@@ -167,10 +170,9 @@ func TestConnectWithoutCredentialsGets407AndNoTunnel(t *testing.T) {
 
 func TestPlainHTTPWithoutCredentialsGets407(t *testing.T) {
 	w := newWorld(t, nil)
-	tr := &http.Transport{Proxy: http.ProxyURL(&*w.proxy.URL())}
 	u := *w.proxy.URL()
 	u.User = nil
-	tr.Proxy = http.ProxyURL(&u)
+	tr := &http.Transport{Proxy: http.ProxyURL(&u)}
 	res, err := (&http.Client{Transport: tr}).Get("http://plain.test/")
 	if err != nil {
 		t.Fatal(err)
@@ -353,4 +355,26 @@ func TestCloseLeavesNothingListening(t *testing.T) {
 		c.Close()
 		t.Fatal("proxy still accepts connections after Close")
 	}
+}
+
+func TestUpstreamTLSIsVerified(t *testing.T) {
+	// The proxy trusts a CA that did not sign the upstream's certificate.
+	w := newWorld(t, nil, func(c *Config) { c.UpstreamRoots = newTestCA(t).pool() })
+	req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
+	req.Header.Set("x-api-key", dummyKey)
+	res, err := w.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "certificate") {
+		t.Fatalf("got %d %q, want 502 naming the certificate problem", res.StatusCode, body)
+	}
+	for _, s := range w.seenRequests() {
+		if s.Header.Get("X-Api-Key") == realKey {
+			t.Fatal("the real key went to an unverified upstream")
+		}
+	}
+	w.waitAudit(decisionUpstreamError)
 }

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/google/martian/v3"
+	"golang.org/x/net/http/httpguts"
 )
 
 const recordKey = "cloak.record"
@@ -40,6 +42,12 @@ func (p *Proxy) modifyRequest(req *http.Request) error {
 // check decides a request and rewrites it for upstream. It returns the
 // refusal to send instead, or nil to forward.
 func (p *Proxy) check(req *http.Request, rec *record) *blocked {
+	// Go's parser lets some malformed fields through ("Transfer-Encoding :
+	// chunked" keeps its space); a field that upstream parsers may read
+	// differently is refused here, before it can frame anything.
+	if name, ok := validFields(req.Header); !ok {
+		return rec.deny(http.StatusBadRequest, decisionBadRequest, "malformed header field "+quoteHost(name))
+	}
 	t, inTunnel := p.tunnelOf(req)
 	var host string
 	var port int
@@ -49,16 +57,20 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 		rec.host = joinHostPort(host, port)
 		// The inner request names its own host; martian would route by it,
 		// so a request for another host inside this tunnel is domain
-		// fronting. An absolute-form URI sets req.Host from the URI.
-		h, pt, err := SplitHostPort(req.Host, 443)
-		if err != nil || h != host || pt != port {
+		// fronting. An absolute-form URI sets req.Host from the URI. The
+		// port in Host is not compared: the request goes to the tunnel's
+		// own host and port whatever it says (Node sends ":80" there when
+		// given its own TLS socket), and Host is rewritten to match.
+		h, _, err := SplitHostPort(req.Host, port)
+		if err != nil || h != host {
 			return rec.deny(http.StatusForbidden, decisionFronting,
 				"request for host "+quoteHost(req.Host)+" inside a tunnel to "+rec.host)
 		}
 		req.URL.Scheme = "https"
 		req.URL.Host = rec.host
-		if port == 443 {
-			req.Host = host
+		req.Host = host
+		if port != 443 {
+			req.Host = rec.host
 		}
 	} else {
 		rec.scheme = "http"
@@ -67,7 +79,10 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 			b.header.Set("Proxy-Authenticate", `Basic realm="cloak"`)
 			return b
 		}
-		if req.URL.Scheme != "http" || req.URL.Host == "" {
+		// martian fills in a scheme and host for any request, so the form
+		// the child sent is checked on the raw target: a request to the
+		// proxy itself must name an absolute http:// URL (RFC 9112 3.2.2).
+		if u, err := url.ParseRequestURI(req.RequestURI); err != nil || u.Scheme != "http" || u.Host == "" {
 			return rec.deny(http.StatusBadRequest, decisionBadRequest, "not a proxy request: use an absolute http:// URL or CONNECT")
 		}
 		h, pt, err := SplitHostPort(req.URL.Host, 80)
@@ -91,6 +106,7 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 	req.Close = false
 	removeHop(req.Header)
 
+	path := req.URL.EscapedPath() // as sent: the rules match on it
 	var out swapOut
 	if inTunnel {
 		out = p.swapRequest(req, host, port)
@@ -104,7 +120,12 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 			"the dummy for "+out.tripped.Name+" "+out.where+" may not go to "+rec.host+rec.path)
 	}
 	rec.injected = out.injected
+	if b := p.prepareBody(req, rec, inTunnel, host, port, path); b != nil {
+		return b
+	}
+	p.askIdentity(req)
 	rec.decision = decisionAllowed
+	p.expectContinue(req)
 	return nil
 }
 
@@ -148,6 +169,22 @@ func removeHop(h http.Header) {
 	for _, name := range hopHeaders {
 		h.Del(name)
 	}
+}
+
+// validFields checks every header field name and value (RFC 9110 5.1, 5.5),
+// and returns the first bad name.
+func validFields(h http.Header) (string, bool) {
+	for name, vals := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return name, false
+		}
+		for _, v := range vals {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return name, false
+			}
+		}
+	}
+	return "", true
 }
 
 func isUpgrade(req *http.Request) bool {
