@@ -104,6 +104,10 @@ func (pol *policy) show(w io.Writer) {
 
 func (pol *policy) explain(w io.Writer, rawURL string, v proxy.Verdict, pp proxy.Policy) {
 	fmt.Fprintf(w, "%s %s\n", v.Method, rawURL)
+	body := "refused (tripwire)"
+	if v.BodyKeepsDummies() {
+		body = "sent as it is (a bound host's body is the agent's context)"
+	}
 	switch v.Decision {
 	case "denied-host":
 		fmt.Fprintf(w, "refused (denied-host): %s\n%s\n", v.Reason, pp.Egress.Hint)
@@ -112,7 +116,7 @@ func (pol *policy) explain(w io.Writer, rawURL string, v proxy.Verdict, pp proxy
 		fmt.Fprintf(w, "passed through untouched: %s; cloak does not decrypt it, and a dummy sent there stays a dummy\n", v.Reason)
 		return
 	case "allowed":
-		fmt.Fprintf(w, "plain HTTP: forwarded, but a dummy anywhere in it is refused (tripwire): real values go only over TLS\n")
+		fmt.Fprintf(w, "plain HTTP: forwarded, never given a real value; a dummy in the headers or URL: refused (tripwire); in the body: %s\n", body)
 		return
 	}
 	fmt.Fprintf(w, "decrypted and checked: %s\n", v.Reason)
@@ -122,13 +126,15 @@ func (pol *policy) explain(w io.Writer, rawURL string, v proxy.Verdict, pp proxy
 		switch {
 		case anywhere:
 			fmt.Fprintf(tw, "  %s\tinjected wherever its dummy is\n", s.Name)
+			continue
 		case len(places) > 0:
-			fmt.Fprintf(tw, "  %s\tinjected where its dummy is in: %s; anywhere else: refused (tripwire)\n", s.Name, strings.Join(places, ", "))
+			fmt.Fprintf(tw, "  %s\tinjected in: %s\n", s.Name, strings.Join(places, ", "))
 		case len(s.Rules) == 0:
-			fmt.Fprintf(tw, "  %s\trefused (tripwire) if its dummy is in the request: the secret has no binding\n", s.Name)
+			fmt.Fprintf(tw, "  %s\tnever injected: it has no binding\n", s.Name)
 		default:
-			fmt.Fprintf(tw, "  %s\trefused (tripwire) if its dummy is in the request: its rules allow only %s\n", s.Name, describeRules(s.Rules))
+			fmt.Fprintf(tw, "  %s\tnot injected here: its rules allow only %s\n", s.Name, describeRules(s.Rules))
 		}
+		fmt.Fprintf(tw, "\tits dummy anywhere else in the headers or URL: refused (tripwire); in the body: %s\n", body)
 	}
 	fmt.Fprintf(tw, "  (no dummy)\tforwarded as sent\n")
 	_ = tw.Flush()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,7 +132,7 @@ const (
 )
 
 // runSession runs the test binary as the child of a full cloak run.
-func runSession(t *testing.T, reqs []childRequest, verbose bool) (dir string, up *upstreams, stdout, stderr string, code int) {
+func runSession(t *testing.T, reqs []childRequest, verbose bool) (dir string, up *upstreams, stdout, stderr string, code int, o Options) {
 	t.Helper()
 	dir = t.TempDir()
 	t.Setenv("HOME", dir)
@@ -170,7 +171,7 @@ places = ["header:authorization"]
 		resolve = append(resolve, h+":443:"+up.tlsAddr)
 	}
 	resolve = append(resolve, "plain.example.com:80:"+up.plainAddr)
-	code, err = Run(Options{
+	o = Options{
 		Command:    []string{exe},
 		EnvFiles:   []string{envFile},
 		Policy:     policyFile,
@@ -183,11 +184,29 @@ places = ["header:authorization"]
 		Stdin:      strings.NewReader(""),
 		Stdout:     &out,
 		Stderr:     &errb,
-	})
+	}
+	code, err = Run(o)
 	if err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, errb.String())
 	}
-	return dir, up, out.String(), errb.String(), code
+	return dir, up, out.String(), errb.String(), code, o
+}
+
+// dummyPlace says whose dummy a test request carries, and where.
+func dummyPlace(r childRequest) (secret, place string) {
+	for k, v := range r.Header {
+		if i := strings.Index(v, "$"); i >= 0 {
+			return v[i+1:], "header:" + strings.ToLower(k)
+		}
+	}
+	if u, err := url.Parse(r.URL); err == nil {
+		for k, vs := range u.Query() {
+			if strings.HasPrefix(vs[0], "$") {
+				return vs[0][1:], "query:" + k
+			}
+		}
+	}
+	return "", ""
 }
 
 var sessionRequests = []childRequest{
@@ -205,31 +224,55 @@ var sessionRequests = []childRequest{
 // file, egress deny, swaps, refusals, and the audit log and the summary
 // that come out of it.
 func TestRunEndToEnd(t *testing.T) {
-	dir, up, stdout, stderr, code := runSession(t, sessionRequests, false)
+	dir, up, stdout, stderr, code, o := runSession(t, sessionRequests, false)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 
-	// What the child got, request by request.
-	want := []childResult{
-		{Status: 200},
-		{Status: 403, Decision: "tripwire"},
-		{Status: 200},
-		{Status: 200},
-		{Err: "Forbidden"},
-		{Err: "Forbidden"},
-		{Status: 200},
-		{Status: 403, Decision: "tripwire"},
+	// What the child got, request by request, and what `cloak policy
+	// explain` says of the same request with the same inputs.
+	want := []struct {
+		childResult
+		decision string
+	}{
+		{childResult{Status: 200}, "allowed"},
+		{childResult{Status: 403, Decision: "tripwire"}, "tripwire"},
+		{childResult{Status: 200}, "allowed"},
+		{childResult{Status: 200}, "passed-through"},
+		{childResult{Err: "Forbidden"}, "denied-host"},
+		{childResult{Err: "Forbidden"}, "denied-host"},
+		{childResult{Status: 200}, "allowed"},
+		{childResult{Status: 403, Decision: "tripwire"}, "tripwire"},
 	}
+	in, err := o.load(func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp := in.pol.proxyPolicy()
 	sc := bufio.NewScanner(strings.NewReader(stdout))
+	n := 0
 	for i := 0; sc.Scan(); i++ {
 		var got childResult
 		if err := json.Unmarshal(sc.Bytes(), &got); err != nil || i >= len(want) {
 			t.Fatalf("child output line %d: %q", i, sc.Text())
 		}
-		if got.Status != want[i].Status || got.Decision != want[i].Decision || !strings.Contains(got.Err, want[i].Err) || (want[i].Err == "") != (got.Err == "") {
-			t.Errorf("request %d (%s %s): got %+v, want %+v", i, sessionRequests[i].Method, sessionRequests[i].URL, got, want[i])
+		w := want[i]
+		if got.Status != w.Status || got.Decision != w.Decision || !strings.Contains(got.Err, w.Err) || (w.Err == "") != (got.Err == "") {
+			t.Errorf("request %d (%s %s): got %+v, want %+v", i, sessionRequests[i].Method, sessionRequests[i].URL, got, w.childResult)
 		}
+		r := sessionRequests[i]
+		secret, place := dummyPlace(r)
+		v, err := pp.Decide(r.Method, strings.ReplaceAll(r.URL, "$", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Outcome(secret, place); got != w.decision {
+			t.Errorf("request %d (%s %s): explain says %s, the run did %s", i, r.Method, r.URL, got, w.decision)
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Fatalf("child made %d requests, want %d", n, len(want))
 	}
 
 	// What the upstreams saw: real values only where bound.
@@ -313,7 +356,7 @@ func TestRunEndToEnd(t *testing.T) {
 }
 
 func TestRunVerboseSummary(t *testing.T) {
-	_, _, _, stderr, code := runSession(t, sessionRequests[:2], true)
+	_, _, _, stderr, code, _ := runSession(t, sessionRequests[:2], true)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
