@@ -228,9 +228,6 @@ func (f *policyFile) binding(name string, d secretDoc) (*binding, error) {
 		}
 		from := "preset " + d.Preset + ", " + at("preset")
 		rules := presetRules(p, from)
-		if given[fHosts] && len(rules) > 1 {
-			return nil, fmt.Errorf("%s: preset %s has %d rules for different hosts: hosts cannot replace them all; write [[secrets.%s.rule]] tables instead", at("hosts"), d.Preset, len(rules), name)
-		}
 		for i := range rules {
 			top.override(&rules[i], given)
 			if len(rules[i].Hosts) == 0 {

@@ -81,10 +81,7 @@ func TestNoPolicyFileBindsWellKnownNames(t *testing.T) {
 			Paths:   []string{"/v1/messages*", "/v1/models*", "/api/*"},
 			Places:  []string{"header:x-api-key", "header:authorization"},
 		}},
-		"GITHUB_TOKEN": {
-			{Hosts: hosts(t, "api.github.com", "uploads.github.com"), Places: []string{"header:authorization"}},
-			{Hosts: hosts(t, "github.com"), Places: []string{"basic-auth"}},
-		},
+		"GITHUB_TOKEN": {{Hosts: hosts(t, "api.github.com", "uploads.github.com", "github.com"), Places: []string{"header:authorization", "basic-auth"}}},
 		"OPENAI_API_KEY": {{Hosts: hosts(t, "api.openai.com"), Paths: []string{"/v1/*"}, Places: []string{"header:authorization"}}},
 		"HF_TOKEN":       {{Hosts: hosts(t, "huggingface.co"), Places: []string{"header:authorization"}}},
 	}
@@ -190,7 +187,6 @@ func TestBadPolicyInput(t *testing.T) {
 		{"empty secret table", "[secrets.A_KEY]\n", `line 1: [secrets.A_KEY] says nowhere the secret may go`},
 		{"unknown preset", "[secrets.A_KEY]\npreset = \"anthropik\"\n", `line 2: unknown preset "anthropik" (known: anthropic, github, huggingface, npm, openai)`},
 		{"npm without host", "[secrets.A_KEY]\npreset = \"npm\"\n", `line 2: preset npm names no host`},
-		{"hosts over a multi-rule preset", "[secrets.A_KEY]\npreset = \"github\"\nhosts = [\"ghe.example.com\"]\n", `line 3: preset github has 2 rules`},
 		{"bad default", "[egress]\ndefault = \"maybe\"\n", `line 2: egress.default: "maybe": want "allow" or "deny"`},
 		{"bad inspect", "[egress]\ninspect = \"some\"\n", `line 2: egress.inspect: "some": want "bound" or "all"`},
 		{"bad egress pattern", "[egress]\nallow = [\n  \"ok.example.com\",\n  \"*\",\n]\ndeny = [\"x..example.com\"]\n", `line 2: egress.allow: bad host`},
@@ -292,7 +288,7 @@ func TestProjectFileNarrows(t *testing.T) {
 			}
 		}},
 		{"hosts", "", "[secrets.GITHUB_TOKEN]\nhosts = [\"api.github.com\"]\n", func(t *testing.T, pol *policy) {
-			want := []proxy.Rule{{Hosts: hosts(t, "api.github.com"), Places: []string{"header:authorization"}}}
+			want := []proxy.Rule{{Hosts: hosts(t, "api.github.com"), Places: []string{"header:authorization", "basic-auth"}}}
 			if got := pol.rules()["GITHUB_TOKEN"]; !reflect.DeepEqual(got, want) {
 				t.Errorf("GITHUB_TOKEN = %+v", got)
 			}
@@ -313,7 +309,8 @@ func TestProjectFileNarrows(t *testing.T) {
 				t.Errorf("places = %v", got)
 			}
 		}},
-		{"narrowed to nothing", "", "[secrets.GITHUB_TOKEN]\nplaces = [\"header:authorization\"]\nhosts = [\"github.com\"]\n", func(t *testing.T, pol *policy) {
+		{"narrowed to nothing", "[secrets.GITHUB_TOKEN]\nhosts = [\"api.github.com\"]\nplaces = [\"basic-auth\"]\n[[secrets.GITHUB_TOKEN.rule]]\nhosts = [\"github.com\"]\nplaces = [\"header:authorization\"]\n",
+			"[secrets.GITHUB_TOKEN]\nplaces = [\"header:authorization\"]\nhosts = [\"api.github.com\"]\n", func(t *testing.T, pol *policy) {
 			if got := pol.rules()["GITHUB_TOKEN"]; len(got) != 0 {
 				t.Errorf("GITHUB_TOKEN = %+v, want no rules", got)
 			}

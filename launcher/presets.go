@@ -42,14 +42,16 @@ var presets = map[string]preset{
 			places: []string{"header:authorization"},
 		}},
 	},
-	// The REST API and release uploads take the token in Authorization;
-	// git over HTTPS sends it as the password of Basic auth.
+	// The REST API and release uploads take the token in Authorization
+	// (or as Basic credentials); git over HTTPS sends it to github.com as
+	// the password of Basic auth (x-access-token:TOKEN), or in an
+	// Authorization header set with http.extraHeader.
 	"github": {
 		about: "GitHub API, and git over HTTPS",
-		rules: []presetRule{
-			{hosts: []string{"api.github.com", "uploads.github.com"}, places: []string{"header:authorization"}},
-			{hosts: []string{"github.com"}, places: []string{"basic-auth"}},
-		},
+		rules: []presetRule{{
+			hosts:  []string{"api.github.com", "uploads.github.com", "github.com"},
+			places: []string{"header:authorization", "basic-auth"},
+		}},
 	},
 	// Registries differ (the public one, a company's own, GitHub
 	// Packages), so this preset names none: the policy gives the host.
