@@ -388,3 +388,33 @@ func TestPolicyErrorsNeverHoldRealValues(t *testing.T) {
 		t.Fatalf("--bind error = %v", err)
 	}
 }
+
+// TestExamplePolicy: the commented example in examples/ is a valid policy,
+// and so is the project file its comments suggest.
+func TestExamplePolicy(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "examples", "policy.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := "[egress]\ndeny = [\"*.example.org\"]\n\n[secrets.ANTHROPIC_API_KEY]\npaths = [\"/v1/messages*\"]\n"
+	if !strings.Contains(string(example), "#   deny = [\"*.example.org\"]") || !strings.Contains(string(example), "#   paths = [\"/v1/messages*\"]") {
+		t.Fatal("the example's project snippet changed: update this test")
+	}
+	pol, _, err := policyCase{
+		user: string(example), explicit: true, project: project,
+		names: []string{"ANTHROPIC_API_KEY", "BILLING_TOKEN", "NPM_TOKEN", "DEPLOY_KEY"},
+	}.load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := pol.rules()
+	if len(r["DEPLOY_KEY"]) != 2 || len(r["BILLING_TOKEN"]) != 1 || describe(r["NPM_TOKEN"]) != "npm.example.com" {
+		t.Errorf("rules = %+v", r)
+	}
+	if got := r["ANTHROPIC_API_KEY"][0]; !reflect.DeepEqual(got.Paths, []string{"/v1/messages*"}) || !reflect.DeepEqual(got.Methods, []string{"POST", "GET", "HEAD"}) {
+		t.Errorf("ANTHROPIC_API_KEY = %+v", got)
+	}
+	if e := pol.proxyEgress(); !e.DenyByDefault || len(e.Allow) != 2 || len(e.Deny) != 2 {
+		t.Errorf("egress = %+v", e)
+	}
+}
