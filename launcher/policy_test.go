@@ -81,7 +81,7 @@ func TestNoPolicyFileBindsWellKnownNames(t *testing.T) {
 			Paths:   []string{"/v1/messages*", "/v1/models*", "/api/*"},
 			Places:  []string{"header:x-api-key", "header:authorization"},
 		}},
-		"GITHUB_TOKEN": {{Hosts: hosts(t, "api.github.com", "uploads.github.com", "github.com"), Places: []string{"header:authorization", "basic-auth"}}},
+		"GITHUB_TOKEN":   {{Hosts: hosts(t, "api.github.com", "uploads.github.com", "github.com"), Places: []string{"header:authorization", "basic-auth"}}},
 		"OPENAI_API_KEY": {{Hosts: hosts(t, "api.openai.com"), Paths: []string{"/v1/*"}, Places: []string{"header:authorization"}}},
 		"HF_TOKEN":       {{Hosts: hosts(t, "huggingface.co"), Places: []string{"header:authorization"}}},
 	}
@@ -311,10 +311,10 @@ func TestProjectFileNarrows(t *testing.T) {
 		}},
 		{"narrowed to nothing", "[secrets.GITHUB_TOKEN]\nhosts = [\"api.github.com\"]\nplaces = [\"basic-auth\"]\n[[secrets.GITHUB_TOKEN.rule]]\nhosts = [\"github.com\"]\nplaces = [\"header:authorization\"]\n",
 			"[secrets.GITHUB_TOKEN]\nplaces = [\"header:authorization\"]\nhosts = [\"api.github.com\"]\n", func(t *testing.T, pol *policy) {
-			if got := pol.rules()["GITHUB_TOKEN"]; len(got) != 0 {
-				t.Errorf("GITHUB_TOKEN = %+v, want no rules", got)
-			}
-		}},
+				if got := pol.rules()["GITHUB_TOKEN"]; len(got) != 0 {
+					t.Errorf("GITHUB_TOKEN = %+v, want no rules", got)
+				}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol, _, err := policyCase{user: tc.user, project: tc.project, names: names}.load(t)
