@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -37,7 +38,9 @@ func NormalizeHost(host string) (string, error) {
 	if ip := net.ParseIP(h); ip != nil {
 		return ip.String(), nil
 	}
-	if strings.ContainsAny(h, "[]:/\\@ %\t\r\n") {
+	// Invalid UTF-8 would reach IDNA as U+FFFD and come out as a punycode
+	// name that no longer reads back.
+	if !utf8.ValidString(h) || strings.ContainsAny(h, "[]:/\\@ %\t\r\n") {
 		return "", fmt.Errorf("%w: %q", ErrBadHost, host)
 	}
 	a, err := hostProfile.ToASCII(h)
@@ -45,10 +48,23 @@ func NormalizeHost(host string) (string, error) {
 		return "", fmt.Errorf("%w: %q: %v", ErrBadHost, host, err)
 	}
 	a = strings.ToLower(a)
-	if a == "" || strings.HasSuffix(a, ".") || strings.Contains(a, "..") {
+	if a == "" || strings.HasPrefix(a, ".") || strings.HasSuffix(a, ".") || strings.Contains(a, "..") || !ldh(a) {
 		return "", fmt.Errorf("%w: %q", ErrBadHost, host)
 	}
 	return a, nil
+}
+
+// ldh reports whether a lower-cased ASCII name holds only letters, digits,
+// "-", "_" and "." (RFC 1123 2.1, plus "_"): the lenient IDNA profile lets
+// control characters through, and no host name has them.
+func ldh(a string) bool {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // SplitHostPort parses "host[:port]" (IPv6 in brackets), normalises the host
