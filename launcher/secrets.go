@@ -51,12 +51,11 @@ func loadFiles(files []source, warn func(string)) ([]secret, error) {
 			if line := lineOf(data, name); line > 0 {
 				src = fmt.Sprintf("%s line %d", f.path, line)
 			}
-			if !validName(name) {
-				// Not shown: godotenv takes any letter, in any encoding,
-				// and the bytes may be anything.
-				return nil, fmt.Errorf("%s: malformed variable name (want letters, digits and _)", src)
-			}
 			switch {
+			case !validName(name):
+				// The name is not shown: godotenv takes any byte that
+				// reads as a letter, so it may be anything.
+				return nil, fmt.Errorf("%s: not a variable name (letters, digits and _, not starting with a digit)", src)
 			case val == "":
 				return nil, fmt.Errorf("%s: %s is empty (give it a value or remove the line)", src, name)
 			case len(val) < scrub.MinLen:
@@ -138,13 +137,15 @@ func lineOf(data []byte, name string) int {
 	return last
 }
 
-// validName accepts the names a shell and every child can use, plus "."
-// as some tools' names have: [A-Za-z_][A-Za-z0-9_.]*.
+// validName is what a shell accepts as a variable name; godotenv also
+// takes dots, spaces and any byte that reads as a letter, which no child
+// could read back.
 func validName(name string) bool {
-	for i, c := range name {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
 		switch {
 		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '.'):
+		case i > 0 && c >= '0' && c <= '9':
 		default:
 			return false
 		}

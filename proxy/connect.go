@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,10 +70,19 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 	}
 	rec.host = joinHostPort(host, port)
 
+	// Refused before any dial: the answer is immediate, and a denied host
+	// never learns that the child tried.
+	route := p.policy.Route("https", host, port)
+	if route.Decision == decisionDeniedHost {
+		b := p.denyHost(rec, route.Reason)
+		writeRaw(brw, b.status, strings.TrimSuffix(b.body, "\n"), "X-Cloak-Decision: "+decisionDeniedHost+"\r\n")
+		return
+	}
+
 	// Bytes the client sent right behind CONNECT (its TLS ClientHello) may
 	// already sit in martian's buffer.
 	client := io.MultiReader(bytes.NewReader(buffered(brw.Reader)), raw)
-	if p.intercepts(host) {
+	if route.Decision == decisionIntercepted {
 		p.intercept(raw, client, brw, host, port, rec)
 		return
 	}
@@ -83,24 +93,6 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 func buffered(r *bufio.Reader) []byte {
 	b, _ := r.Peek(r.Buffered())
 	return append([]byte(nil), b...)
-}
-
-// intercepts reports whether CONNECTs to host are decrypted: hosts some
-// secret is bound to, on any port, so that a dummy sent there is seen.
-func (p *Proxy) intercepts(host string) bool {
-	if p.cfg.InspectAll {
-		return true
-	}
-	for _, s := range p.secrets {
-		for _, r := range s.Rules {
-			for _, h := range r.Hosts {
-				if h.MatchName(host) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter, host string, port int, rec *record) {
@@ -137,6 +129,7 @@ func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter,
 	p.tunnels.Store(key, &tunnel{host: host, port: port})
 	defer p.tunnels.Delete(key)
 	ic := newIdleConn(tconn, raw, p.cfg.IdleTimeout)
+	p.clients.set(key, ic)
 	if err := p.inner.push(ic); err != nil {
 		_ = ic.Close()
 		return

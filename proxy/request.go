@@ -91,6 +91,9 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 		}
 		host, port = h, pt
 		rec.host = joinHostPort(host, port)
+		if route := p.policy.Route("http", host, port); route.Decision == decisionDeniedHost {
+			return p.denyHost(rec, route.Reason)
+		}
 	}
 
 	if isUpgrade(req) {
@@ -103,6 +106,7 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 	req.Close = false
 	removeHop(req.Header)
 
+	path := req.URL.EscapedPath() // as sent: the rules match on it
 	var out swapOut
 	if inTunnel {
 		out = p.swapRequest(req, host, port)
@@ -116,7 +120,12 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 			"the dummy for "+out.tripped.Name+" "+out.where+" may not go to "+rec.host+rec.path)
 	}
 	rec.injected = out.injected
+	if b := p.prepareBody(req, rec, inTunnel, host, port, path); b != nil {
+		return b
+	}
+	p.askIdentity(req)
 	rec.decision = decisionAllowed
+	p.expectContinue(req)
 	return nil
 }
 
@@ -135,6 +144,16 @@ func (r *record) deny(status int, decision, reason string) *blocked {
 	h := http.Header{}
 	h.Set("X-Cloak-Decision", decision)
 	return &blocked{status: status, body: "cloak: refused (" + decision + "): " + reason + "\n", header: h}
+}
+
+// denyHost refuses a host the egress policy does not allow, saying how to
+// allow it.
+func (p *Proxy) denyHost(rec *record, reason string) *blocked {
+	b := rec.deny(http.StatusForbidden, decisionDeniedHost, reason)
+	if hint := p.cfg.Egress.Hint; hint != "" {
+		b.body = strings.TrimSuffix(b.body, "\n") + "; " + hint + "\n"
+	}
+	return b
 }
 
 // removeHop drops hop-by-hop headers, including those the Connection

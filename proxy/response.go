@@ -31,6 +31,12 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if !ok {
 		return nil
 	}
+	if rec.block == nil {
+		if b := p.cloakResponse(res, rec); b != nil {
+			_ = res.Body.Close()
+			rec.block = b
+		}
+	}
 	if rec.block != nil {
 		rec.block.apply(res)
 	} else if rec.status == 0 {
@@ -46,7 +52,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	}
 	res.Body = &auditBody{rc: res.Body, rec: rec, p: p, session: ctx.Session()}
 	if streams(res) {
-		p.stream(ctx, res)
+		p.stream(ctx, res, rec)
 	}
 	return nil
 }
@@ -83,26 +89,53 @@ func streams(res *http.Response) bool {
 
 // stream takes the child's connection over from martian and writes res
 // flushing after every read; martian would hold up to 4 KiB in its buffer
-// until the whole body was done. The connection closes afterwards (martian
-// cannot go on with a hijacked session), which costs the child one new
-// local handshake on its next request.
-func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
+// until the whole body was done. Afterwards the connection goes back to
+// martian for the child's next request when it safely can (see reusable),
+// and is closed otherwise.
+//
+// While it streams, a watcher reads from the child (see watch), so the
+// connection is handed off from martian's loop at once: from then on only
+// stream writes to it and only the watcher reads from it.
+func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 	conn, brw, err := ctx.Session().Hijack()
 	if err != nil {
 		return // martian writes the response the ordinary way
 	}
-	defer conn.Close()
 	defer res.Body.Close()
-	stop := watchChild(brw.Reader, res.Body, p.recordOf(res))
-	defer stop()
-	chunked := res.Request.ProtoAtLeast(1, 1)
-	if err := writeHead(brw.Writer, res, chunked); err != nil {
+	ic, ok := conn.(*idleConn)
+	if !ok {
+		defer conn.Close()
+		_, _ = writeStream(brw.Writer, res, false)
 		return
 	}
-	w := io.Writer(brw.Writer)
+	ahead := buffered(brw.Reader)
+	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
+		_ = conn.Close()
+		return
+	}
+	own := ic.handOff(ahead)
+	keep := reusable(res, rec) && res.Request.ProtoAtLeast(1, 1)
+	w := &watch{p: p, conn: own, r: bufio.NewReader(own), body: res.Body, rec: rec, ended: make(chan struct{})}
+	go w.run()
+	complete, err := writeStream(bufio.NewWriter(own), res, keep)
+	w.keep = complete && err == nil && keep
+	close(w.ended)
+	if !w.keep {
+		_ = own.Close()
+	}
+}
+
+// writeStream writes res, flushing after every read, and reports whether
+// the whole body was written.
+func writeStream(bw *bufio.Writer, res *http.Response, keep bool) (bool, error) {
+	chunked := res.Request.ProtoAtLeast(1, 1)
+	if err := writeHead(bw, res, chunked, keep); err != nil {
+		return false, err
+	}
+	w := io.Writer(bw)
 	var cw io.WriteCloser
 	if chunked {
-		cw = newChunkWriter(brw.Writer)
+		cw = newChunkWriter(bw)
 		w = cw
 	}
 	buf := make([]byte, 32<<10)
@@ -110,10 +143,10 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
-				return
+				return false, err
 			}
-			if err := brw.Flush(); err != nil {
-				return
+			if err := bw.Flush(); err != nil {
+				return false, err
 			}
 		}
 		if rerr == io.EOF {
@@ -122,69 +155,115 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
 		if rerr != nil {
 			// Leave the chunked body unterminated so the child sees a
 			// truncated response, not a complete one.
-			return
+			return false, rerr
 		}
 	}
 	if cw != nil {
 		_ = cw.Close()
 	}
-	_ = brw.Flush()
+	return true, bw.Flush()
 }
 
-// watchChild ends the upstream request as soon as the child goes away in
-// the middle of a stream: the upstream may be silent for minutes, and a
-// write to the child, which would notice, may never come. The child sends
-// nothing while it waits for an answer (the connection closes after the
-// stream anyway), so a read that ends means it closed the connection. Read
-// timeouts are not an end: idleConn's idle timeout counts only writes then.
-// (A client that half-closes its side after the request would lose the
-// stream; HTTP clients do not do that.)
-func watchChild(r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		for {
-			_, err := r.Discard(1)
-			var ne net.Error
-			switch {
-			case err == nil, errors.As(err, &ne) && ne.Timeout():
-				select {
-				case <-done:
-					return
-				default:
-					continue
-				}
-			}
-			select {
-			case <-done:
-			default:
-				if rec != nil {
-					rec.fail("child closed the connection mid-stream")
-				}
-				_ = body.Close()
+// watch reads from the child while a response streams to it, so that a
+// child that goes away ends the upstream request at once: the upstream may
+// be silent for minutes, and a write to the child, which would notice, may
+// never come. It only peeks, and it is the connection's one reader until
+// the stream has ended; then it hands the connection back to martian with
+// the child's next request, or closes it.
+type watch struct {
+	p     *Proxy
+	conn  *idleConn
+	r     *bufio.Reader
+	body  io.Closer
+	rec   *record
+	ended chan struct{} // closed by stream when it is done writing
+	keep  bool          // set before ended is closed: hand the connection back
+}
+
+func (w *watch) run() {
+	for {
+		_, err := w.r.Peek(1)
+		var ne net.Error
+		switch {
+		case err == nil:
+			// The child sent bytes: its next request, which waits in the
+			// reader until the stream is done.
+			<-w.ended
+			if !w.keep || !w.p.handBack(w.conn, bufio.NewReadWriter(w.r, nil)) {
+				_ = w.conn.Close()
 			}
 			return
+		case errors.As(err, &ne) && ne.Timeout():
+			// idleConn's idle timeout: while streaming the child just
+			// waits; after the stream, an idle connection closes.
+			select {
+			case <-w.ended:
+				_ = w.conn.Close()
+				return
+			default:
+				continue
+			}
 		}
-	}()
-	return func() { close(done) }
+		select {
+		case <-w.ended:
+		default:
+			// A child that half-closes its side after its request would
+			// lose the stream here; HTTP clients do not do that.
+			w.rec.fail("child closed the connection mid-stream")
+			_ = w.body.Close()
+		}
+		_ = w.conn.Close()
+		return
+	}
 }
 
-// recordOf is the audit record of a response's request.
-func (p *Proxy) recordOf(res *http.Response) *record {
-	ctx := martian.NewContext(res.Request)
-	if ctx == nil {
-		return nil
+// reusable reports whether the child's connection can carry another
+// request after this streamed response: the child did not ask to close it,
+// the upstream did not either, and the request's body was read to its end
+// (unread body bytes would be taken for the next request).
+func reusable(res *http.Response, rec *record) bool {
+	req := res.Request
+	if rec.wantClose || res.Close || req.Close {
+		return false
 	}
-	v, _ := ctx.Get(recordKey)
-	rec, _ := v.(*record)
-	return rec
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		return true
+	}
+	return req.ContentLength > 0 && rec.reqBodyN.Load() == req.ContentLength
+}
+
+// handBack returns the child's connection to martian after a streamed
+// response. martian's loop that hijacked it reads on from it once stream
+// returns, and a hijacked session can serve no further request; so that
+// loop gets a retired connection that reads EOF, and the connection itself
+// (with any bytes of the next request already read ahead) goes to a new
+// loop through the inner listener, where cloak's modifiers check every
+// request as before. It reports false if the connection cannot be handed
+// back, and the caller closes it.
+func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
+	ic, ok := conn.(*idleConn)
+	if !ok {
+		return false
+	}
+	ahead := buffered(brw.Reader)
+	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
+		return false
+	}
+	next := ic.handOff(ahead)
+	if err := p.inner.push(next); err != nil {
+		_ = next.Close() // the proxy is closing
+	}
+	return true
 }
 
 // writeHead writes the status line and headers of a streamed response.
-func writeHead(w *bufio.Writer, res *http.Response, chunked bool) error {
+func writeHead(w *bufio.Writer, res *http.Response, chunked, keep bool) error {
 	h := res.Header.Clone()
 	h.Del("Content-Length")
 	h.Del("Transfer-Encoding")
-	h.Set("Connection", "close")
+	if !keep {
+		h.Set("Connection", "close")
+	}
 	if chunked {
 		h.Set("Transfer-Encoding", "chunked")
 	}
