@@ -43,7 +43,7 @@ func FuzzNormalizeHost(f *testing.F) {
 	})
 }
 
-// FuzzHostPatternMatch: a pattern matches only its own host, or for
+// FuzzHostPatternMatch (bindings' and egress patterns): a pattern matches only its own host, or for
 // "*.name" only hosts below it; the port must be the pattern's; and for an
 // ASCII host, only the host spelled with other letter case or a trailing
 // dot, never another name that normalisation folded onto it.
@@ -76,7 +76,16 @@ func FuzzHostPatternMatch(f *testing.F) {
 		if q, err := ParseHostPattern(p.String()); err != nil || q != p {
 			t.Fatalf("pattern %q reads back from %q as %+v (%v)", pattern, p.String(), q, err)
 		}
+		// An egress pattern is the same pattern, on every port unless it
+		// names one.
+		e, err := ParseEgressPattern(pattern)
+		if err != nil || e.Host != p.Host || e.Wildcard != p.Wildcard || e.Port != 0 && e.Port != p.Port {
+			t.Fatalf("egress pattern %q = %+v (%v), host pattern %+v", pattern, e, err, p)
+		}
 		h, port, err := SplitHostPort(hostport, 443)
+		if err == nil && e.Match(h, port) != p.MatchName(h) && (e.Port == 0 || port == p.Port) {
+			t.Fatalf("egress pattern %q and host pattern disagree on %q", pattern, hostport)
+		}
 		if err != nil || !p.MatchName(h) {
 			return
 		}
