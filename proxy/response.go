@@ -119,6 +119,7 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 	go w.run()
 	complete, err := writeStream(bufio.NewWriter(own), res, keep)
 	w.keep = complete && err == nil && keep
+	w.endedAt = time.Now()
 	close(w.ended)
 	if !w.keep {
 		_ = own.Close()
@@ -177,7 +178,10 @@ type watch struct {
 	body  io.Closer
 	rec   *record
 	ended chan struct{} // closed by stream when it is done writing
-	keep  bool          // set before ended is closed: hand the connection back
+	// Set before ended is closed: hand the connection back, and when the
+	// stream ended.
+	keep    bool
+	endedAt time.Time
 }
 
 func (w *watch) run() {
@@ -195,9 +199,14 @@ func (w *watch) run() {
 			return
 		case errors.As(err, &ne) && ne.Timeout():
 			// idleConn's idle timeout: while streaming the child just
-			// waits; after the stream, an idle connection closes.
+			// waits; a connection idle for that long after the stream
+			// closes (the deadline was set when the read began, so the
+			// idle time counts from the stream's end).
 			select {
 			case <-w.ended:
+				if time.Since(w.endedAt) < w.conn.idle {
+					continue
+				}
 				_ = w.conn.Close()
 				return
 			default:
