@@ -92,51 +92,30 @@ func streams(res *http.Response) bool {
 // until the whole body was done. Afterwards the connection goes back to
 // martian for the child's next request when it safely can (see reusable),
 // and is closed otherwise.
-//
-// While it streams, a watcher reads from the child (see watch), so the
-// connection is handed off from martian's loop at once: from then on only
-// stream writes to it and only the watcher reads from it.
 func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 	conn, brw, err := ctx.Session().Hijack()
 	if err != nil {
 		return // martian writes the response the ordinary way
 	}
+	keep := reusable(res, rec)
+	complete := false
+	defer func() {
+		if !complete || !keep || !p.handBack(conn, brw) {
+			_ = conn.Close()
+		}
+	}()
 	defer res.Body.Close()
-	ic, ok := conn.(*idleConn)
-	if !ok {
-		defer conn.Close()
-		_, _ = writeStream(brw.Writer, res, false)
-		return
-	}
-	ahead := buffered(brw.Reader)
-	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
-		_ = conn.Close()
-		return
-	}
-	own := ic.handOff(ahead)
-	keep := reusable(res, rec) && res.Request.ProtoAtLeast(1, 1)
-	w := &watch{p: p, conn: own, r: bufio.NewReader(own), body: res.Body, rec: rec, ended: make(chan struct{})}
-	go w.run()
-	complete, err := writeStream(bufio.NewWriter(own), res, keep)
-	w.keep = complete && err == nil && keep
-	w.endedAt = time.Now()
-	close(w.ended)
-	if !w.keep {
-		_ = own.Close()
-	}
-}
-
-// writeStream writes res, flushing after every read, and reports whether
-// the whole body was written.
-func writeStream(bw *bufio.Writer, res *http.Response, keep bool) (bool, error) {
+	stop := watchChild(conn, brw.Reader, res.Body, p.recordOf(res))
+	defer stop()
 	chunked := res.Request.ProtoAtLeast(1, 1)
-	if err := writeHead(bw, res, chunked, keep); err != nil {
-		return false, err
+	keep = keep && chunked
+	if err := writeHead(brw.Writer, res, chunked, keep); err != nil {
+		return
 	}
-	w := io.Writer(bw)
+	w := io.Writer(brw.Writer)
 	var cw io.WriteCloser
 	if chunked {
-		cw = newChunkWriter(bw)
+		cw = newChunkWriter(brw.Writer)
 		w = cw
 	}
 	buf := make([]byte, 32<<10)
@@ -144,10 +123,10 @@ func writeStream(bw *bufio.Writer, res *http.Response, keep bool) (bool, error) 
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
-				return false, err
+				return
 			}
-			if err := bw.Flush(); err != nil {
-				return false, err
+			if err := brw.Flush(); err != nil {
+				return
 			}
 		}
 		if rerr == io.EOF {
@@ -156,74 +135,13 @@ func writeStream(bw *bufio.Writer, res *http.Response, keep bool) (bool, error) 
 		if rerr != nil {
 			// Leave the chunked body unterminated so the child sees a
 			// truncated response, not a complete one.
-			return false, rerr
+			return
 		}
 	}
 	if cw != nil {
 		_ = cw.Close()
 	}
-	return true, bw.Flush()
-}
-
-// watch reads from the child while a response streams to it, so that a
-// child that goes away ends the upstream request at once: the upstream may
-// be silent for minutes, and a write to the child, which would notice, may
-// never come. It only peeks, and it is the connection's one reader until
-// the stream has ended; then it hands the connection back to martian with
-// the child's next request, or closes it.
-type watch struct {
-	p     *Proxy
-	conn  *idleConn
-	r     *bufio.Reader
-	body  io.Closer
-	rec   *record
-	ended chan struct{} // closed by stream when it is done writing
-	// Set before ended is closed: hand the connection back, and when the
-	// stream ended.
-	keep    bool
-	endedAt time.Time
-}
-
-func (w *watch) run() {
-	for {
-		_, err := w.r.Peek(1)
-		var ne net.Error
-		switch {
-		case err == nil:
-			// The child sent bytes: its next request, which waits in the
-			// reader until the stream is done.
-			<-w.ended
-			if !w.keep || !w.p.handBack(w.conn, bufio.NewReadWriter(w.r, nil)) {
-				_ = w.conn.Close()
-			}
-			return
-		case errors.As(err, &ne) && ne.Timeout():
-			// idleConn's idle timeout: while streaming the child just
-			// waits; a connection idle for that long after the stream
-			// closes (the deadline was set when the read began, so the
-			// idle time counts from the stream's end).
-			select {
-			case <-w.ended:
-				if time.Since(w.endedAt) < w.conn.idle {
-					continue
-				}
-				_ = w.conn.Close()
-				return
-			default:
-				continue
-			}
-		}
-		select {
-		case <-w.ended:
-		default:
-			// A child that half-closes its side after its request would
-			// lose the stream here; HTTP clients do not do that.
-			w.rec.fail("child closed the connection mid-stream")
-			_ = w.body.Close()
-		}
-		_ = w.conn.Close()
-		return
-	}
+	complete = brw.Flush() == nil
 }
 
 // reusable reports whether the child's connection can carry another
@@ -263,6 +181,76 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 		_ = next.Close() // the proxy is closing
 	}
 	return true
+}
+
+// watchChild ends the upstream request as soon as the child goes away in
+// the middle of a stream: the upstream may be silent for minutes, and a
+// write to the child, which would notice, may never come. It only peeks:
+// bytes the child sends (its next request, once the stream is over) stay
+// buffered for whoever reads the connection next. Read timeouts are not an
+// end: idleConn's idle timeout counts only writes then. stop returns once
+// the watcher has stopped reading, so the connection can be handed back to
+// martian with no second reader on it. (A client that half-closes its side
+// after the request would lose the stream; HTTP clients do not do that.)
+func watchChild(conn net.Conn, r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			_, err := r.Peek(1)
+			var ne net.Error
+			switch {
+			case err == nil:
+				<-done // the child is there and talking: nothing to watch
+				return
+			case errors.As(err, &ne) && ne.Timeout():
+				continue
+			}
+			select {
+			case <-done:
+			default:
+				if rec != nil {
+					rec.fail("child closed the connection mid-stream")
+				}
+				_ = body.Close()
+			}
+			return
+		}
+	}()
+	raw := conn
+	if ic, ok := conn.(*idleConn); ok {
+		raw = ic.raw
+	}
+	return func() {
+		close(done)
+		for {
+			// A past deadline ends a peek that is waiting on the child;
+			// a timed-out read leaves TLS and bufio state intact.
+			_ = raw.SetReadDeadline(time.Now())
+			select {
+			case <-exited:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// recordOf is the audit record of a response's request.
+func (p *Proxy) recordOf(res *http.Response) *record {
+	ctx := martian.NewContext(res.Request)
+	if ctx == nil {
+		return nil
+	}
+	v, _ := ctx.Get(recordKey)
+	rec, _ := v.(*record)
+	return rec
 }
 
 // writeHead writes the status line and headers of a streamed response.
