@@ -72,23 +72,23 @@ func TestCurlSwapsQueryBodyAndBasic(t *testing.T) {
 	}
 }
 
-// gitBackend is git's smart HTTP protocol over TLS (git http-backend under
+// gitServer is git's smart HTTP protocol over TLS (git http-backend under
 // net/http/cgi), demanding Basic credentials with the real token, and
 // recording every credential it was offered.
-type gitBackend struct {
+type gitServer struct {
 	root    string
 	mu      sync.Mutex
 	offered []string // decoded Basic credentials, as sent
 }
 
-func newGitServer(t *testing.T, token string) (*gitBackend, *upstream) {
+func newGitServer(t *testing.T, token string) (*gitServer, *upstream) {
 	t.Helper()
 	need(t, "git")
 	backend, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gitBackend{root: t.TempDir()}
+	g := &gitServer{root: t.TempDir()}
 	bare := filepath.Join(g.root, "o", "r.git")
 	seed := filepath.Join(t.TempDir(), "seed")
 	for _, args := range [][]string{
