@@ -48,7 +48,7 @@ func TestLoadThroughTheBinary(t *testing.T) {
 			http.Error(w, "no real key", http.StatusUnauthorized)
 			return
 		}
-		if r.URL.Path != "/stream" {
+		if r.URL.Path != "/v1/messages" {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"ok":true}`)
 			return
@@ -147,7 +147,7 @@ func drive(c *http.Client, dummy string, shape loadShape) []string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequestWithContext(ctx, "POST", "https://api.anthropic.com/stream", strings.NewReader(`{"stream":true}`))
+			req, _ := http.NewRequestWithContext(ctx, "POST", "https://api.anthropic.com/v1/messages", strings.NewReader(`{"stream":true}`))
 			req.Header.Set("x-api-key", dummy)
 			res, err := c.Do(req)
 			if err != nil {
