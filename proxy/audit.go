@@ -53,6 +53,9 @@ type record struct {
 	block     *blocked
 	wantClose bool
 	once      sync.Once
+
+	errMu sync.Mutex
+	err   string // why a forwarded exchange broke off, if it did
 }
 
 type blocked struct {
@@ -77,6 +80,22 @@ func (r *record) refuse(status int, decision, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status, r.decision, r.reason = status, decision, reason
+}
+
+// fail records why an exchange broke off after it was forwarded (the
+// upstream's body failed, the child went away); the first cause wins.
+func (r *record) fail(why string) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err == "" {
+		r.err = why
+	}
+}
+
+func (r *record) failure() string {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
 }
 
 func (r *record) alert() bool {
@@ -113,7 +132,9 @@ func auditPath(u *url.URL) string {
 	return path + "?" + strings.Join(keys, "&")
 }
 
-// finish writes the record's audit line, once.
+// finish writes the record's audit line, once. What the child sent is
+// redacted too: a child that somehow learnt a real value must not get it
+// written to disk by cloak.
 func (p *Proxy) finish(r *record) {
 	r.once.Do(func() {
 		r.mu.Lock()
@@ -123,14 +144,15 @@ func (p *Proxy) finish(r *record) {
 		if r.reqBytes == 0 {
 			r.reqBytes = r.reqBodyN.Load()
 		}
+		method, host, path, reason := p.redact(r.method), p.redact(r.host), p.redact(r.path), p.redact(r.reason)
 		e := p.audit.Log().
 			Str("time", r.start.UTC().Format(time.RFC3339Nano)).
 			Str("session", p.cfg.Session).
 			Uint64("seq", r.seq).
-			Str("method", r.method).
+			Str("method", method).
 			Str("scheme", r.scheme).
-			Str("host", r.host).
-			Str("path", r.path).
+			Str("host", host).
+			Str("path", path).
 			Int("status", r.status).
 			Int64("req_bytes", r.reqBytes).
 			Int64("resp_bytes", r.respBytes).
@@ -138,7 +160,10 @@ func (p *Proxy) finish(r *record) {
 			Float64("ttfb_ms", ms(r.ttfb)).
 			Strs("injected", r.injected).
 			Str("decision", r.decision).
-			Str("reason", r.reason)
+			Str("reason", reason)
+		if why := r.failure(); why != "" {
+			e = e.Str("error", p.redact(why))
+		}
 		if len(r.minted) > 0 {
 			e = e.Strs("minted", r.minted)
 		}
@@ -149,10 +174,21 @@ func (p *Proxy) finish(r *record) {
 
 		p.mu.Lock()
 		p.summary.Requests++
+		if p.summary.ByDecision == nil {
+			p.summary.ByDecision = map[string]int{}
+		}
+		p.summary.ByDecision[r.decision]++
+		if r.alert() {
+			p.summary.Alerts++
+		}
 		if r.refused() {
 			p.summary.Refused++
+			line := r.decision + ": " + method + " " + host + path + ": " + reason
 			if p.summary.First == "" {
-				p.summary.First = r.decision + ": " + r.method + " " + r.host + r.path + ": " + r.reason
+				p.summary.First = line
+			}
+			if len(p.summary.Refusals) < maxRefusals {
+				p.summary.Refusals = append(p.summary.Refusals, line)
 			}
 		}
 		p.mu.Unlock()

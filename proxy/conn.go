@@ -3,8 +3,10 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,30 +16,82 @@ import (
 // answer can stream for many minutes); those calls are ignored here and each
 // Read and Write instead pushes the deadline of the underlying raw connection
 // forward by idle.
+//
+// An idleConn can also be handed off (see handOff): martian's loop that
+// holds it then sees the connection end, and a new idleConn for the same
+// connection carries on in a new loop.
 type idleConn struct {
 	net.Conn          // what martian reads and writes (plain TCP, or TLS over it)
 	raw      net.Conn // the TCP connection whose deadlines are set
 	idle     time.Duration
 
-	closeOnce sync.Once
-	done      chan struct{} // closed by Close
+	// done is closed when the connection is closed, by whichever idleConn
+	// holds it then; every idleConn handed the same connection shares it.
+	done      chan struct{}
+	closeOnce *sync.Once
+
+	prefix  []byte      // read before Conn: bytes a previous holder read ahead
+	retired atomic.Bool // handed off: reads see EOF, Close leaves Conn open
 }
 
 func newIdleConn(c, raw net.Conn, idle time.Duration) *idleConn {
-	return &idleConn{Conn: c, raw: raw, idle: idle, done: make(chan struct{})}
+	return &idleConn{Conn: c, raw: raw, idle: idle, done: make(chan struct{}), closeOnce: new(sync.Once)}
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
+	if c.retired.Load() {
+		return 0, io.EOF
+	}
+	if len(c.prefix) > 0 {
+		n := copy(b, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
 	_ = c.raw.SetReadDeadline(time.Now().Add(c.idle))
 	return c.Conn.Read(b)
 }
 
 func (c *idleConn) Write(b []byte) (int, error) {
+	if c.retired.Load() {
+		return 0, net.ErrClosed
+	}
 	_ = c.raw.SetWriteDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(b)
 }
 
+// handOff retires c and returns a new idleConn for the same connection,
+// which first reads ahead (bytes the retired holder's reader took off the
+// connection but did not use). After it, c's reads see EOF, its writes fail
+// and its Close does nothing: martian's loop that holds c ends without
+// touching the connection, and the returned idleConn owns it.
+//
+// Only the goroutine that reads c may call it, at a point where nothing
+// else reads or writes c.
+func (c *idleConn) handOff(ahead []byte) *idleConn {
+	c.retired.Store(true)
+	return &idleConn{Conn: c.Conn, raw: c.raw, idle: c.idle, done: c.done, closeOnce: c.closeOnce, prefix: ahead}
+}
+
+// ReadFrom copies a response body to the child in writes as large as its
+// reads. martian writes responses through a 4 KiB bufio.Writer, which hands
+// a body over to ReadFrom once its buffer is empty; without this, a large
+// download leaves as 4 KiB TLS records, one syscall each. Nothing waits to
+// fill a buffer: each read is written at once.
+func (c *idleConn) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(writerOnly{c}, r, *bp)
+}
+
+// writerOnly hides ReadFrom from io.CopyBuffer, which would call it again.
+type writerOnly struct{ io.Writer }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 func (c *idleConn) Close() error {
+	if c.retired.Load() {
+		return nil
+	}
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() { close(c.done) })
 	return err

@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +113,7 @@ type seen struct {
 // world is a proxy in front of a TLS upstream that answers for every host
 // name, with api.anthropic.com and api.github.com bound.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	proxy    *Proxy
 	upstream *httptest.Server
 	proxyCA  *testCA
@@ -133,7 +135,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func newWorld(t *testing.T, handler http.HandlerFunc, mutate ...func(*Config)) *world {
+func newWorld(t testing.TB, handler http.HandlerFunc, mutate ...func(*Config)) *world {
 	t.Helper()
 	w := &world{t: t, proxyCA: newTestCA(t), audit: &bytes.Buffer{}, auditMu: &sync.Mutex{}, handler: handler}
 	upCA := newTestCA(t)
@@ -289,3 +291,7 @@ type netDialer struct{}
 func (netDialer) dial(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, time.Second)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

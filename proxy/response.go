@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,9 +54,9 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if res.Body == nil {
 		res.Body = http.NoBody
 	}
-	res.Body = &auditBody{rc: res.Body, rec: rec, p: p}
+	res.Body = &auditBody{rc: res.Body, rec: rec, p: p, session: ctx.Session()}
 	if streams(res) {
-		p.stream(ctx, res)
+		p.stream(ctx, res, rec)
 	}
 	return nil
 }
@@ -91,18 +93,27 @@ func streams(res *http.Response) bool {
 
 // stream takes the child's connection over from martian and writes res
 // flushing after every read; martian would hold up to 4 KiB in its buffer
-// until the whole body was done. The connection closes afterwards (martian
-// cannot go on with a hijacked session), which costs the child one new
-// local handshake on its next request.
-func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
+// until the whole body was done. Afterwards the connection goes back to
+// martian for the child's next request when it safely can (see reusable),
+// and is closed otherwise.
+func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 	conn, brw, err := ctx.Session().Hijack()
 	if err != nil {
 		return // martian writes the response the ordinary way
 	}
-	defer conn.Close()
+	keep := reusable(res, rec)
+	complete := false
+	defer func() {
+		if !complete || !keep || !p.handBack(conn, brw) {
+			_ = conn.Close()
+		}
+	}()
 	defer res.Body.Close()
+	stop := watchChild(brw.Reader, res.Body, p.recordOf(res))
+	defer stop()
 	chunked := res.Request.ProtoAtLeast(1, 1)
-	if err := writeHead(brw.Writer, res, chunked); err != nil {
+	keep = keep && chunked
+	if err := writeHead(brw.Writer, res, chunked, keep); err != nil {
 		return
 	}
 	w := io.Writer(brw.Writer)
@@ -134,15 +145,104 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response) {
 	if cw != nil {
 		_ = cw.Close()
 	}
-	_ = brw.Flush()
+	complete = brw.Flush() == nil
+}
+
+// reusable reports whether the child's connection can carry another
+// request after this streamed response: the child did not ask to close it,
+// the upstream did not either, and the request's body was read to its end
+// (unread body bytes would be taken for the next request).
+func reusable(res *http.Response, rec *record) bool {
+	req := res.Request
+	if rec.wantClose || res.Close || req.Close {
+		return false
+	}
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		return true
+	}
+	return req.ContentLength > 0 && rec.reqBodyN.Load() == req.ContentLength
+}
+
+// handBack returns the child's connection to martian after a streamed
+// response. martian's loop that hijacked it reads on from it once stream
+// returns, and a hijacked session can serve no further request; so that
+// loop gets a retired connection that reads EOF, and the connection itself
+// (with any bytes of the next request already read ahead) goes to a new
+// loop through the inner listener, where cloak's modifiers check every
+// request as before. It reports false if the connection cannot be handed
+// back, and the caller closes it.
+func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
+	ic, ok := conn.(*idleConn)
+	if !ok {
+		return false
+	}
+	ahead := buffered(brw.Reader)
+	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
+		return false
+	}
+	next := ic.handOff(ahead)
+	if err := p.inner.push(next); err != nil {
+		_ = next.Close() // the proxy is closing
+	}
+	return true
+}
+
+// watchChild ends the upstream request as soon as the child goes away in
+// the middle of a stream: the upstream may be silent for minutes, and a
+// write to the child, which would notice, may never come. The child sends
+// nothing while it waits for an answer (the connection closes after the
+// stream anyway), so a read that ends means it closed the connection. Read
+// timeouts are not an end: idleConn's idle timeout counts only writes then.
+// (A client that half-closes its side after the request would lose the
+// stream; HTTP clients do not do that.)
+func watchChild(r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			_, err := r.Discard(1)
+			var ne net.Error
+			switch {
+			case err == nil, errors.As(err, &ne) && ne.Timeout():
+				select {
+				case <-done:
+					return
+				default:
+					continue
+				}
+			}
+			select {
+			case <-done:
+			default:
+				if rec != nil {
+					rec.fail("child closed the connection mid-stream")
+				}
+				_ = body.Close()
+			}
+			return
+		}
+	}()
+	return func() { close(done) }
+}
+
+// recordOf is the audit record of a response's request.
+func (p *Proxy) recordOf(res *http.Response) *record {
+	ctx := martian.NewContext(res.Request)
+	if ctx == nil {
+		return nil
+	}
+	v, _ := ctx.Get(recordKey)
+	rec, _ := v.(*record)
+	return rec
 }
 
 // writeHead writes the status line and headers of a streamed response.
-func writeHead(w *bufio.Writer, res *http.Response, chunked bool) error {
+func writeHead(w *bufio.Writer, res *http.Response, chunked, keep bool) error {
 	h := res.Header.Clone()
 	h.Del("Content-Length")
 	h.Del("Transfer-Encoding")
-	h.Set("Connection", "close")
+	if !keep {
+		h.Set("Connection", "close")
+	}
 	if chunked {
 		h.Set("Transfer-Encoding", "chunked")
 	}
@@ -191,15 +291,26 @@ func (c *chunkWriter) Close() error {
 // body is closed, which martian and stream both do once the response is
 // written.
 type auditBody struct {
-	rc  io.ReadCloser
-	rec *record
-	p   *Proxy
-	n   atomic.Int64
+	rc      io.ReadCloser
+	rec     *record
+	p       *Proxy
+	session *martian.Session
+	n       atomic.Int64
 }
 
+// Read passes the body on. When the upstream breaks off mid-body, the
+// child's connection is closed: martian would go on to wait for the next
+// request on it while the child waits for the rest of a body that has a
+// Content-Length, both until the idle timeout.
 func (b *auditBody) Read(buf []byte) (int, error) {
 	n, err := b.rc.Read(buf)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.rec.fail("upstream body: " + b.p.redact(err.Error()))
+		if conn, _, herr := b.session.Hijack(); herr == nil {
+			_ = conn.Close()
+		}
+	}
 	return n, err
 }
 
