@@ -240,7 +240,7 @@ func (w *world) smuggle(tc smuggleCase) (int, string) {
 }
 
 // readAnswer reads one response; a connection closed without one is 0.
-func readAnswer(t *testing.T, br *bufio.Reader, method string) (int, string) {
+func readAnswer(t testing.TB, br *bufio.Reader, method string) (int, string) {
 	t.Helper()
 	res, err := http.ReadResponse(br, &http.Request{Method: method})
 	if err != nil {
