@@ -109,7 +109,7 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 		}
 	}()
 	defer res.Body.Close()
-	stop := watchChild(brw.Reader, res.Body, p.recordOf(res))
+	stop := watchChild(conn, brw.Reader, res.Body, p.recordOf(res))
 	defer stop()
 	chunked := res.Request.ProtoAtLeast(1, 1)
 	keep = keep && chunked
@@ -189,26 +189,32 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 
 // watchChild ends the upstream request as soon as the child goes away in
 // the middle of a stream: the upstream may be silent for minutes, and a
-// write to the child, which would notice, may never come. The child sends
-// nothing while it waits for an answer (the connection closes after the
-// stream anyway), so a read that ends means it closed the connection. Read
-// timeouts are not an end: idleConn's idle timeout counts only writes then.
-// (A client that half-closes its side after the request would lose the
-// stream; HTTP clients do not do that.)
-func watchChild(r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
+// write to the child, which would notice, may never come. It only peeks:
+// bytes the child sends (its next request, once the stream is over) stay
+// buffered for whoever reads the connection next. Read timeouts are not an
+// end: idleConn's idle timeout counts only writes then. stop returns once
+// the watcher has stopped reading, so the connection can be handed back to
+// martian with no second reader on it. (A client that half-closes its side
+// after the request would lose the stream; HTTP clients do not do that.)
+func watchChild(conn net.Conn, r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		for {
-			_, err := r.Discard(1)
+			select {
+			case <-done:
+				return
+			default:
+			}
+			_, err := r.Peek(1)
 			var ne net.Error
 			switch {
-			case err == nil, errors.As(err, &ne) && ne.Timeout():
-				select {
-				case <-done:
-					return
-				default:
-					continue
-				}
+			case err == nil:
+				<-done // the child is there and talking: nothing to watch
+				return
+			case errors.As(err, &ne) && ne.Timeout():
+				continue
 			}
 			select {
 			case <-done:
@@ -221,7 +227,23 @@ func watchChild(r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
 			return
 		}
 	}()
-	return func() { close(done) }
+	raw := conn
+	if ic, ok := conn.(*idleConn); ok {
+		raw = ic.raw
+	}
+	return func() {
+		close(done)
+		for {
+			// A past deadline ends a peek that is waiting on the child;
+			// a timed-out read leaves TLS and bufio state intact.
+			_ = raw.SetReadDeadline(time.Now())
+			select {
+			case <-exited:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // recordOf is the audit record of a response's request.
