@@ -32,6 +32,12 @@ func (p *Proxy) askIdentity(req *http.Request) {
 // unwanted compression, mints secrets from a token response, and redacts
 // real values. It returns a refusal to send instead.
 func (p *Proxy) cloakResponse(res *http.Response, rec *record) *blocked {
+	// cloak refuses every upgrade request, so a 101 is one the child did
+	// not ask for, and what follows it is raw bytes that no redaction
+	// frames: the transport hands the bare connection over as the body.
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		return refuseResponse(rec, "upstream "+rec.host+" switched protocols unasked")
+	}
 	if p.secrets().redact.empty() && len(p.cfg.Minted) == 0 {
 		return nil
 	}

@@ -238,12 +238,24 @@ func (s *replaceSet) partial(in []byte, i int) int {
 	return -1
 }
 
+// tailMin is how far past the prefix a real value shares with its dummy
+// (such as "sk-ant-api03-") a cut-off tail must reach before it is
+// rewritten. Rewriting shorter tails would tell the child whether text it
+// chose, echoed at the end of a response (a redirect's Location keeps the
+// path or query it was sent), starts a real value, and so give the value
+// away one character at a time. Below this a blind guess needs 62^16 tries.
+const tailMin = 16
+
 // tail is what bytes that end a stream inside a possible match become
-// with redactTail: the start of the longest pair's to they begin.
+// with redactTail: the start of the longest pair's to they begin, once
+// they reach tailMin past the prefix from and to share.
 func (s *replaceSet) tail(held []byte) []byte {
 	for _, j := range s.first[held[0]] {
 		p := s.pairs[j]
 		if len(p.from) > len(held) && bytes.HasPrefix(p.from, held) {
+			if len(held) < sharedPrefix(p.from, p.to)+tailMin {
+				return held
+			}
 			if len(p.to) >= len(held) {
 				return p.to[:len(held)]
 			}
@@ -251,6 +263,15 @@ func (s *replaceSet) tail(held []byte) []byte {
 		}
 	}
 	return held
+}
+
+// sharedPrefix is the length of the prefix a and b have in common.
+func sharedPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // replaceReadCloser is a replacer over a body that must still be closed.

@@ -46,6 +46,9 @@ func naiveReplace(pairs []pair, in []byte, redactTail bool) []byte {
 			}
 			if best != nil {
 				held := len(in) - i
+				if held < sharedPrefix(best.from, best.to)+tailMin {
+					return append(out, in[i:]...) // too short to tell: no oracle
+				}
 				if len(best.to) >= held {
 					return append(out, best.to[:held]...)
 				}
@@ -110,7 +113,10 @@ func TestReplacerTable(t *testing.T) {
 		{"shorter inside longer's start", []pair{pairOf("abcdef", "111111"), pairOf("cd", "22")}, "abcdeX", "ab22eX", false},
 		{"unequal lengths", []pair{pairOf("ab", "long-value"), pairOf("cdef", "z")}, "ab cdef", "long-value z", false},
 		{"partial at end kept", []pair{pairOf("secret", "dummyy")}, "my secr", "my secr", false},
-		{"partial at end redacted", []pair{pairOf("secret", "dummyy")}, "my secr", "my dumm", true},
+		{"short partial at end kept", []pair{pairOf("secret", "dummyy")}, "my secr", "my secr", true},
+		{"long partial at end redacted", []pair{pairOf("secret-0123456789abcdefXYZ", "dummyy-0123456789abcdefXYZ")}, "my secret-0123456789abcdefX", "my dummyy-0123456789abcdefX", true},
+		{"partial past a shared prefix", []pair{pairOf("sk-0123456789abcdefXYZ", "sk-ZYXWVUTSRQPONMLKJI")}, "a sk-0123456789abcdef", "a sk-ZYXWVUTSRQPONMLK", true},
+		{"partial within a shared prefix's reach kept", []pair{pairOf("sk-0123456789abcdefXYZ", "sk-ZYXWVUTSRQPONMLKJI")}, "a sk-0123456789abcde", "a sk-0123456789abcde", true},
 		{"no self-rematch", []pair{pairOf("aa", "ab"), pairOf("ba", "xx")}, "aaa", "aba", false},
 		{"binary", []pair{pairOf("\x00\xff\x00", "\x01\x02\x03")}, "\xff\x00\xff\x00\x00", "\xff\x01\x02\x03\x00", false},
 	} {
@@ -202,12 +208,13 @@ func TestReplacerHookErrorStopsBeforeTheMatch(t *testing.T) {
 func TestReplacerPassesSourceErrors(t *testing.T) {
 	boom := errors.New("boom")
 	s := mustSet(t, []pair{pairOf(realKey, dummyKey)}, true)
-	r := io.MultiReader(strings.NewReader("ok "+realKey[:20]), iotest.ErrReader(boom))
+	cut := len("sk-ant-api03-") + tailMin
+	r := io.MultiReader(strings.NewReader("ok "+realKey[:cut]), iotest.ErrReader(boom))
 	got, err := io.ReadAll(s.reader(r, nil))
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want boom", err)
 	}
-	if strings.Contains(string(got), realKey[:20]) || string(got) != "ok "+dummyKey[:20] {
+	if strings.Contains(string(got), realKey[:cut]) || string(got) != "ok "+dummyKey[:cut] {
 		t.Fatalf("a stream cut inside the real value gave %q", got)
 	}
 }

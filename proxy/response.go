@@ -181,6 +181,8 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 		return false
 	}
 	next := ic.handOff(ahead)
+	// A 100 Continue for the next request goes to the live conn.
+	p.clients.set(conn.RemoteAddr().String(), next)
 	if err := p.inner.push(next); err != nil {
 		_ = next.Close() // the proxy is closing
 	}
