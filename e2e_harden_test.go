@@ -425,3 +425,58 @@ func TestUnwritableAuditLogStopsBeforeTheChild(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestClaudeSettingsAreNotInItsArguments: every local user can read a
+// process's arguments (/proc/PID/cmdline), so cloak's --settings for claude,
+// which hold the proxy's credentials, go in a file only this user can read,
+// inside the session's private temp dir, and the file goes with the run.
+func TestClaudeSettingsAreNotInItsArguments(t *testing.T) {
+	s, real := anthropicSession(t, nil)
+	bin := t.TempDir()
+	// It prints its command line as others see it, its proxy, and what it
+	// knows of the file it got with --settings.
+	script := `#!/bin/sh
+tr '\0' '\n' < /proc/$$/cmdline
+echo "proxy=$https_proxy"
+echo "file=$2"
+stat -c 'mode=%a' "$2" "$(dirname "$2")"
+cat "$2"
+`
+	if err := os.WriteFile(filepath.Join(bin, "claude"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.extraEnv = []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
+	r := s.run(nil, "claude", "-p", "hi")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	cmdline, rest, _ := strings.Cut(r.stdout, "proxy=")
+	proxyURL, rest, _ := strings.Cut(rest, "\n")
+	_, _, pass := proxyAddr(t, proxyURL)
+	if len(pass) < 16 {
+		t.Fatalf("proxy password %q: too short to be cloak's", pass)
+	}
+	if strings.Contains(cmdline, pass) || strings.Contains(cmdline, "https_proxy") {
+		t.Errorf("claude's command line holds cloak's settings:\n%s", cmdline)
+	}
+	if !strings.Contains(cmdline, "\n--settings\n") {
+		t.Errorf("claude got no --settings:\n%s", cmdline)
+	}
+	file, rest, _ := strings.Cut(strings.TrimPrefix(rest, "file="), "\n")
+	private := filepath.Join(s.home, "tmp") + string(filepath.Separator) + "cloak-"
+	if !strings.HasPrefix(file, private) || filepath.Dir(filepath.Dir(file)) != filepath.Join(s.home, "tmp") {
+		t.Errorf("settings file %s is not in the session's temp dir under %s", file, private)
+	}
+	if !strings.HasPrefix(rest, "mode=600\nmode=700\n") {
+		t.Errorf("settings file and its dir: want modes 600 and 700, got:\n%s", rest)
+	}
+	if !strings.Contains(rest, pass) || !strings.Contains(rest, `"env"`) {
+		t.Errorf("the settings file lacks the proxy settings:\n%s", rest)
+	}
+	if strings.Contains(r.stdout, real) {
+		t.Error("claude saw the real key")
+	}
+	if _, err := os.Stat(filepath.Dir(file)); !os.IsNotExist(err) {
+		t.Errorf("the settings file's dir is still there after the run: %v", err)
+	}
+}

@@ -20,11 +20,13 @@ import (
 var trickyArgs = []string{"-p", "two words", "it's", `"quoted"`, "$HOME", "", "*", `back\slash`, "new\nline", "--", "-x"}
 
 // fakeClaudeBin makes a directory for PATH holding cloak and a fake claude
-// that prints each argument in brackets, then its ANTHROPIC_API_KEY.
+// that prints the settings file it got as its first two arguments
+// ("--settings FILE"), if any, then each argument in brackets, then its
+// ANTHROPIC_API_KEY.
 func fakeClaudeBin(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	script := "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\nprintf 'key=%s\\n' \"$ANTHROPIC_API_KEY\"\n"
+	script := "#!/bin/sh\nif [ \"$1\" = --settings ]; then printf 'settings=%s\\n' \"$(cat \"$2\")\"; fi\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\nprintf 'key=%s\\n' \"$ANTHROPIC_API_KEY\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "claude"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -51,17 +53,25 @@ func shellSession(t *testing.T) (*session, string) {
 }
 
 // checkFakeClaude checks the fake claude's output: cloak's --settings
-// first, then exactly want, then a dummy key.
-func checkFakeClaude(t *testing.T, out, real string, want []string) {
+// file first, then exactly want, then a dummy key. It returns the settings.
+func checkFakeClaude(t *testing.T, out, real string, want []string) string {
 	t.Helper()
 	if strings.Contains(out, real) {
 		t.Fatal("claude got the real key")
 	}
-	rest, ok := strings.CutPrefix(out, "[--settings]\n[{")
+	first, args, _ := strings.Cut(out, "\n")
+	settings, ok := strings.CutPrefix(first, "settings={")
+	if !ok {
+		t.Fatalf("claude could not read a settings file:\n%s", out)
+	}
+	rest, ok := strings.CutPrefix(args, "[--settings]\n[")
 	if !ok {
 		t.Fatalf("claude did not get cloak's --settings first:\n%s", out)
 	}
-	_, rest, _ = strings.Cut(rest, "}]\n")
+	file, rest, _ := strings.Cut(rest, "]\n")
+	if filepath.Base(file) != "claude-settings.json" {
+		t.Fatalf("claude's --settings is %q, not cloak's settings file", file)
+	}
 	var b strings.Builder
 	for _, a := range want {
 		fmt.Fprintf(&b, "[%s]\n", a)
@@ -73,6 +83,7 @@ func checkFakeClaude(t *testing.T, out, real string, want []string) {
 	if !strings.HasPrefix(key, "sk-ant-api03-") || len(strings.TrimSpace(key)) != len(real) {
 		t.Errorf("claude's ANTHROPIC_API_KEY is not a dummy of the real key's shape: %q", key)
 	}
+	return "{" + settings
 }
 
 func TestShellInitRunsClaudeUnderCloak(t *testing.T) {
@@ -379,9 +390,7 @@ func TestNestedClaudeGetsTheOuterSessionsSettings(t *testing.T) {
 	}
 	first, rest, _ := strings.Cut(r.stdout, "\n")
 	proxy := strings.TrimPrefix(first, "proxy=")
-	checkFakeClaude(t, rest, real, []string{"two words", ""})
-	_, js, _ := strings.Cut(rest, "\n[")
-	js, _, _ = strings.Cut(js, "]\n")
+	js := checkFakeClaude(t, rest, real, []string{"two words", ""})
 	var doc struct{ Env map[string]string }
 	if err := json.Unmarshal([]byte(js), &doc); err != nil {
 		t.Fatalf("--settings: %v", err)

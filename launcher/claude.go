@@ -21,6 +21,11 @@ import (
 // the last --settings flag counts. So when the child is claude, cloak passes
 // one --settings holding its own values for every variable it manages,
 // merged over any --settings the user gave.
+//
+// Those values include the proxy URL with the session's credentials, and
+// every local user can read a process's arguments (/proc/PID/cmdline, ps), so
+// the settings go in a 0600 file in the session's private directory and
+// --settings gets its path, which claude accepts as well as JSON text.
 
 // isClaude reports whether the command is Claude Code's CLI.
 func isClaude(command string) bool { return filepath.Base(command) == "claude" }
@@ -103,7 +108,8 @@ func readClaudeSettings(environ []string, dir string) []settingsFile {
 
 // claudeRun is what cloak decides for one claude child.
 type claudeRun struct {
-	argv     []string
+	argv     []string // claude's arguments after cloak's --settings
+	settings []byte   // the JSON for cloak's --settings
 	warnings []string
 }
 
@@ -117,8 +123,8 @@ type claudeInput struct {
 	dir      string // where claude starts, for a relative --settings path
 }
 
-// claudeArgs returns claude's argv with cloak's --settings in it, and a
-// warning for every settings entry that would have put a real value or
+// claudeArgs returns cloak's settings for claude, claude's argv without the
+// user's --settings (merged into cloak's), and a warning for every settings entry that would have put a real value or
 // another proxy, trust store or API host in place.
 func claudeArgs(in claudeInput) (claudeRun, error) {
 	var run claudeRun
@@ -218,7 +224,7 @@ func claudeArgs(in claudeInput) (claudeRun, error) {
 	if leaked := scrub.Leaks([]string{string(js)}, in.secrets); len(leaked) > 0 {
 		return run, fmt.Errorf("claude's --settings would hold the real value of %s; not starting it (remove it from the --settings you passed)", strings.Join(leaked, ", "))
 	}
-	run.argv = append([]string{in.argv[0], "--settings", string(js)}, userArgs...)
+	run.argv, run.settings = append([]string{in.argv[0]}, userArgs...), js
 	return run, nil
 }
 
@@ -308,7 +314,9 @@ func sortedKeys(m map[string]string) []string {
 
 // forClaude returns the argv to start: argv itself, or for claude, argv
 // with cloak's --settings, after warning about the settings it overrides.
-func forClaude(argv, env []string, secrets []scrub.Secret, warn func(string)) ([]string, error) {
+// The settings file is written into private, a directory only this user can
+// read that lives as long as the run.
+func forClaude(argv, env []string, secrets []scrub.Secret, private string, warn func(string)) ([]string, error) {
 	if !isClaude(argv[0]) {
 		return argv, nil
 	}
@@ -326,5 +334,9 @@ func forClaude(argv, env []string, secrets []scrub.Secret, warn func(string)) ([
 	for _, w := range run.warnings {
 		warn(w)
 	}
-	return run.argv, nil
+	path := filepath.Join(private, "claude-settings.json")
+	if err := os.WriteFile(path, run.settings, 0o600); err != nil {
+		return nil, fmt.Errorf("writing claude's settings file: %w", err)
+	}
+	return slices.Insert(run.argv, 1, "--settings", path), nil
 }

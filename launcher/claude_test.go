@@ -12,17 +12,14 @@ import (
 
 const claudeDummy = "sk-ant-api03-DUMMYDUMMYDUMMYDUMMYDUMMYDUMMYDUMM"
 
-// settingsOf returns the JSON cloak passed with --settings, and the rest.
-func settingsOf(t *testing.T, argv []string) (map[string]any, []string) {
+// settingsOf returns the JSON cloak passes with --settings.
+func settingsOf(t *testing.T, run claudeRun) map[string]any {
 	t.Helper()
-	if len(argv) < 3 || argv[1] != "--settings" {
-		t.Fatalf("argv %q does not start with cloak's --settings", argv)
-	}
 	var doc map[string]any
-	if err := json.Unmarshal([]byte(argv[2]), &doc); err != nil {
-		t.Fatalf("--settings is not JSON: %v", err)
+	if err := json.Unmarshal(run.settings, &doc); err != nil {
+		t.Fatalf("cloak's settings are not JSON: %v", err)
 	}
-	return doc, append([]string{argv[0]}, argv[3:]...)
+	return doc
 }
 
 func TestClaudeArgs(t *testing.T) {
@@ -83,7 +80,7 @@ func TestClaudeArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			doc, rest := settingsOf(t, run.argv)
+			doc, rest := settingsOf(t, run), run.argv
 			if strings.Join(rest, "\x00") != strings.Join(tc.rest, "\x00") {
 				t.Errorf("rest of argv %q, want %q", rest, tc.rest)
 			}
@@ -111,8 +108,8 @@ func TestClaudeArgs(t *testing.T) {
 					t.Errorf("no warning %q in:\n%s", w, all)
 				}
 			}
-			if strings.Contains(all+strings.Join(run.argv, " "), fakeReal) {
-				t.Error("a warning or the argv holds the real value")
+			if strings.Contains(all+strings.Join(run.argv, " ")+string(run.settings), fakeReal) {
+				t.Error("a warning, the argv or the settings hold the real value")
 			}
 		})
 	}

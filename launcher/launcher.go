@@ -198,7 +198,7 @@ func Run(o Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	argv, err := forClaude(o.Command, env, secrets, warn)
+	argv, err := forClaude(o.Command, env, secrets, dir, warn)
 	if err != nil {
 		return 1, err
 	}

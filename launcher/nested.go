@@ -54,7 +54,14 @@ func runNested(o Options, path, id string, say func(kind, msg string)) (int, err
 			held = append(held, scrub.Secret{Name: n, Dummy: v})
 		}
 	}
-	argv, err := forClaude(o.Command, o.Environ, held, func(m string) { say("warning", m) })
+	// Claude's settings file holds the proxy credentials: keep it in a
+	// directory of its own that only this user can read.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("cloak-%d-", os.Getpid()))
+	if err != nil {
+		return 1, fmt.Errorf("making the run's temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	argv, err := forClaude(o.Command, o.Environ, held, dir, func(m string) { say("warning", m) })
 	if err != nil {
 		return 1, err
 	}

@@ -29,6 +29,16 @@ func FuzzEnv(f *testing.F) {
 		for i, form := range forms(real) {
 			parent = append(parent, fmt.Sprintf("E%d=%s%s%s", i, value, form, value))
 		}
+		// The base64 of a longer string that holds real, at each of the
+		// three alignments.
+		var inside []string
+		for i, e := range encodings {
+			for _, pre := range []string{"", "a", "ab"} {
+				b64 := e.enc.EncodeToString([]byte(pre + value + real + value))
+				inside = append(inside, fmt.Sprintf("B%d_%d=%s", i, len(pre), b64))
+			}
+		}
+		parent = append(parent, inside...)
 
 		out, err := Env(parent, secrets, nil)
 		if err != nil {
@@ -52,6 +62,20 @@ func FuzzEnv(f *testing.F) {
 		}
 		if out[0] != "SECRET="+dummy {
 			t.Fatalf("named variable became %q, want the dummy", out[0])
+		}
+		if len(longMiddles(real)) < numMiddles {
+			return // too short to be recognised inside longer base64
+		}
+		for _, e := range out[len(out)-len(inside):] {
+			name, b64, _ := strings.Cut(e, "=")
+			enc := encodings[int(name[1]-'0')].enc
+			plain, err := enc.DecodeString(b64)
+			if err != nil {
+				t.Fatalf("%s is no longer base64: %v", name, err)
+			}
+			if strings.Contains(string(plain), real) {
+				t.Fatalf("%s decodes to the real value", name)
+			}
 		}
 	})
 }

@@ -61,6 +61,13 @@ func TestEnvNeverLeaksRandomSecrets(t *testing.T) {
 			for range rng.IntN(4) {
 				s := secrets[rng.IntN(len(secrets))]
 				v.WriteString(randomText(rng, printable, 0, 20))
+				if rng.IntN(3) == 0 {
+					// The base64 of a longer string that holds the real
+					// value, at any alignment.
+					enc := encodings[rng.IntN(len(encodings))].enc
+					v.WriteString(enc.EncodeToString([]byte(randomText(rng, printable, 0, 5) + s.Real + randomText(rng, printable, 0, 5))))
+					continue
+				}
 				v.WriteString(forms(s.Real)[rng.IntN(numForms)])
 			}
 			v.WriteString(randomText(rng, printable, 0, 20))

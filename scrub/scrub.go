@@ -12,19 +12,25 @@
 // substring, either raw or in any of these encoded forms: url.QueryEscape,
 // url.PathEscape, the inside of a JSON string (json.Marshal, with and
 // without HTML escaping), and standard or URL-safe base64, with or without
-// padding. Env does not trust its own replacement for this: it checks its
-// result with Leaks and returns an error rather than a leaky environment.
+// padding, of the value alone or of a longer string that contains it (such as
+// HTTP Basic credentials, base64("user:"+token), in DOCKER_AUTH_CONFIG). Env
+// does not trust its own replacement for this: it checks its result with
+// Leaks and returns an error rather than a leaky environment.
 //
 // Dummies come from crypto/rand and reveal nothing of the real value but its
 // length, its known prefix (such as "sk-ant-api03-") and its alphabet class
 // (decimal digits, lowercase hex, uppercase hex or alphanumeric).
 //
 // Limits, stated honestly:
-//   - base64 is only recognised where the whole encoding of the real value
-//     appears. The base64 of a longer string that merely contains the secret
-//     depends on the secret's alignment and on its neighbours, so it is not
-//     caught; in particular HTTP Basic credentials, base64("user:"+token), are
-//     not scrubbed.
+//   - Inside the base64 of a longer string, only the characters that encode
+//     the real value alone are recognised and replaced. Up to 4 bits of its
+//     first and of its last byte share a character with its neighbours and
+//     stay as they were, so the child decodes the dummy with those bits of
+//     the real value (the first byte is usually part of a public prefix such
+//     as "ghp_"). A real value shorter than 13 bytes leaves too few such
+//     characters to tell apart from other base64 and is not recognised there
+//     (at alignment 0 from 12 bytes). base64 broken into lines (MIME, PEM) is
+//     not recognised.
 //   - Other encodings (hex, double URL escaping, rot13, ...) are not handled.
 //   - Secret's formatting methods stop accidental printing only where fmt and
 //     the encoders can call them: fmt prints a Secret held in an unexported
@@ -214,14 +220,15 @@ func Leaks(env []string, secrets []Secret) []string {
 		if s.Real == "" || slices.Contains(leaked, s.Name) {
 			continue
 		}
-		if containsAny(env, forms(s.Real)) {
+		f := forms(s.Real)
+		if containsAny(env, f[:]) || containsAny(env, longMiddles(s.Real)) {
 			leaked = append(leaked, s.Name)
 		}
 	}
 	return leaked
 }
 
-func containsAny(env []string, patterns [numForms]string) bool {
+func containsAny(env []string, patterns []string) bool {
 	for _, e := range env {
 		for _, p := range patterns {
 			if strings.Contains(e, p) {
@@ -283,6 +290,20 @@ func compile(secrets []Secret) patterns {
 			}
 			seen[r] = true
 			ps = append(ps, pair{r, dummies[i]})
+		}
+		// Inside a longer base64 string only the middle of the real
+		// value's encoding is fixed; swap it for the dummy's middle at
+		// the same alignment. Where the real middle reads the same in both
+		// alphabets, only the standard one's dummy is kept: a dummy made by
+		// Dummy (alphanumerics after a known prefix) encodes to the same
+		// characters in both, so this keeps URL-safe text valid too.
+		realMids, dummyMids := middles(s.Real), middles(s.Dummy)
+		for i, r := range realMids {
+			if len(r) < minMiddle || seen[r] {
+				continue
+			}
+			seen[r] = true
+			ps = append(ps, pair{r, dummyMids[i]})
 		}
 	}
 	slices.SortStableFunc(ps, func(a, b pair) int { return len(b.real) - len(a.real) })
