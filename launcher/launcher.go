@@ -181,6 +181,8 @@ func Run(o Options) (int, error) {
 		Resolve:       resolve,
 		InspectAll:    pp.InspectAll,
 		Egress:        pp.Egress,
+		Minted:        pp.Minted,
+		MintDummy:     mintDummy,
 		Audit:         audit,
 		Session:       session,
 	})

@@ -11,7 +11,8 @@ import (
 // where the agent can write: it may only take away. It may add egress
 // denies, set the egress default to deny, inspect every host, and restrict
 // a bound secret's hosts, methods, paths and places to ones it already
-// has. Anything else is a widening line, and an error naming it, so a
+// has. It may not mint: a [[minted]] table says where a new credential
+// may go. Anything else is a widening line, and an error naming it, so a
 // project file written by an agent fails loudly instead of being ignored.
 func (pol *policy) narrow(f *policyFile, have map[string]bool) error {
 	widen := func(at, what string) error {
@@ -65,6 +66,10 @@ func (pol *policy) narrow(f *policyFile, have map[string]bool) error {
 			}
 		}
 		pol.egress.allow = allow
+	}
+
+	if len(f.doc.Minted) > 0 {
+		return widen(f.nth("minted", 0), "a [[minted]] table")
 	}
 
 	for _, name := range f.secretNames() {

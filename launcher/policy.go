@@ -32,9 +32,10 @@ type policy struct {
 	egress   egressPolicy
 	bindings map[string]*binding // by secret name; loaded secrets only
 	loaded   []secret
-	skipped  []string // entries of the config dir's file for secrets not loaded
-	userFile string   // the user's policy file, if read
-	project  string   // the project's policy file, if read
+	minted   []mintedRule // token endpoints whose tokens the child gets dummies for
+	skipped  []string     // entries of the config dir's file for secrets not loaded
+	userFile string       // the user's policy file, if read
+	project  string       // the project's policy file, if read
 }
 
 type egressPolicy struct {
@@ -198,7 +199,8 @@ func (pol *policy) applyUser(f *policyFile, have map[string]bool, explicit bool)
 		}
 		pol.bindings[name] = b
 	}
-	return nil
+	pol.minted, err = f.mintedRules(have)
+	return err
 }
 
 // binding turns one [secrets.NAME] table into rules: the preset's, with any
@@ -474,7 +476,7 @@ func (pol *policy) hint() string {
 // proxyPolicy is the policy the proxy decides by. Secrets carry no value
 // here: `policy explain` needs only names and rules.
 func (pol *policy) proxyPolicy() proxy.Policy {
-	p := proxy.Policy{Egress: pol.proxyEgress(), InspectAll: pol.egress.inspectAll}
+	p := proxy.Policy{Egress: pol.proxyEgress(), InspectAll: pol.egress.inspectAll, Minted: pol.proxyMinted()}
 	rules := pol.rules()
 	for _, s := range pol.loaded {
 		p.Secrets = append(p.Secrets, proxy.Secret{Name: s.name, Rules: rules[s.name]})

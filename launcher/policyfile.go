@@ -21,6 +21,7 @@ import (
 type policyDoc struct {
 	Egress  egressDoc            `toml:"egress"`
 	Secrets map[string]secretDoc `toml:"secrets"`
+	Minted  []mintedDoc          `toml:"minted"`
 }
 
 type egressDoc struct {
@@ -48,10 +49,11 @@ type ruleDoc struct {
 
 // Keys a policy file may hold, by the table they sit in.
 var (
-	topKeys    = []string{"egress", "secrets"}
+	topKeys    = []string{"egress", "secrets", "minted"}
 	egressKeys = []string{"default", "allow", "deny", "inspect"}
 	secretKeys = []string{"preset", "hosts", "methods", "paths", "places", "rule"}
 	ruleKeys   = []string{"hosts", "methods", "paths", "places"}
+	mintedKeys = []string{"name", "host", "path", "field", "hosts", "places"}
 )
 
 // policyFile is a parsed policy file that can say on which line each of
@@ -125,6 +127,8 @@ func (f *policyFile) checkKeys() error {
 			want = secretKeys
 		case k[0] == "secrets" && len(k) == 4 && k[2] == "rule":
 			want = ruleKeys
+		case k[0] == "minted" && len(k) == 2:
+			want = mintedKeys
 		}
 		if !containsStr(want, k[len(k)-1]) {
 			where := "here"

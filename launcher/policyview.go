@@ -92,6 +92,23 @@ func (pol *policy) show(w io.Writer) {
 			row("", "places", listOrAny(r.Places), r.from[fPlaces])
 		}
 	}
+	if len(pol.minted) > 0 {
+		row("")
+		row("minted (tokens from a response: the child gets a dummy)")
+	}
+	for _, m := range pol.minted {
+		path := m.Path
+		if path == "" {
+			path = " (any path)"
+		}
+		row("  "+m.Name, "from", m.Host.String()+path+", field "+m.Field, m.from)
+		if len(m.Rules) == 0 {
+			row("", "goes", "nowhere: the dummy is never swapped", m.from)
+			continue
+		}
+		row("", "hosts", hostList(m.Rules[0].Hosts), m.from)
+		row("", "places", listOrAny(m.Rules[0].Places), m.from)
+	}
 	if len(pol.skipped) > 0 {
 		row("")
 		row("not loaded, so skipped")
