@@ -417,4 +417,7 @@ func TestExamplePolicy(t *testing.T) {
 	if e := pol.proxyEgress(); !e.DenyByDefault || len(e.Allow) != 2 || len(e.Deny) != 2 {
 		t.Errorf("egress = %+v", e)
 	}
+	if m := pol.proxyMinted(); len(m) != 1 || m[0].Name != "GITHUB_APP_TOKEN" || m[0].Field != "token" || len(m[0].Rules) != 1 {
+		t.Errorf("minted = %+v", m)
+	}
 }
