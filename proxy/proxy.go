@@ -232,12 +232,11 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	}
 	l.p.conns[ic.raw] = struct{}{}
 	l.p.mu.Unlock()
-	go func() {
-		<-ic.done
+	ic.life.atEnd(func() {
 		l.p.mu.Lock()
 		delete(l.p.conns, ic.raw)
 		l.p.mu.Unlock()
-	}()
+	})
 	return c, nil
 }
 

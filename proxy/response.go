@@ -167,7 +167,7 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
 		return false
 	}
-	next := ic.handOff(ahead)
+	next := ic.handOff(ic.Conn, ahead)
 	if err := p.inner.push(next); err != nil {
 		_ = next.Close() // the proxy is closing
 	}

@@ -217,3 +217,31 @@ func TestCloseEndsHandedBackConnections(t *testing.T) {
 		t.Fatalf("request after Close got status %d", res.StatusCode)
 	}
 }
+
+// TestTunnelEndsCleanly: a decrypted tunnel lives on after its CONNECT is
+// answered; when the child closes it, its audit line is written and the
+// proxy forgets the tunnel and the connection.
+func TestTunnelEndsCleanly(t *testing.T) {
+	w := newWorld(t, streamingUpstream)
+	c := w.client()
+	send(t, c, newReq("GET", "https://api.anthropic.com/stream", ""))
+	send(t, c, newReq("GET", "https://api.anthropic.com/v1/models", ""))
+	for _, l := range w.auditLines() {
+		if l["decision"] == decisionIntercepted {
+			t.Fatal("tunnel logged as ended while it is open")
+		}
+	}
+	c.CloseIdleConnections()
+	l := w.waitAudit(decisionIntercepted)
+	if l["host"] != "api.anthropic.com:443" {
+		t.Errorf("tunnel audit line = %v", l)
+	}
+	tunnels := 0
+	w.proxy.tunnels.Range(func(any, any) bool { tunnels++; return true })
+	w.proxy.mu.Lock()
+	conns := len(w.proxy.conns)
+	w.proxy.mu.Unlock()
+	if tunnels != 0 || conns != 0 {
+		t.Fatalf("after the tunnel closed: %d tunnels, %d connections still known", tunnels, conns)
+	}
+}
