@@ -62,15 +62,18 @@ type bench struct {
 	dir      string
 	up       *upstream
 	upCAFile string
-	squidCA  *authority
-	real     string // the bench secret, as the upstream expects it
-	dummy    string // what the client holds behind mitmproxy and squid
-	fresh    [][]string
-	allHosts []string
-	plan     plan
-	specFile string
-	outFile  string
-	logFile  string
+	rootsDir string // holds only upCAFile, for SSL_CERT_DIR
+	// cloakExtraEnv is added to cloak's environment (--cloak-env).
+	cloakExtraEnv []string
+	squidCA       *authority
+	real          string // the bench secret, as the upstream expects it
+	dummy         string // what the client holds behind mitmproxy and squid
+	fresh         [][]string
+	allHosts      []string
+	plan          plan
+	specFile      string
+	outFile       string
+	logFile       string
 }
 
 const knownHost = "api." + benchDomain
@@ -83,6 +86,8 @@ func orchestrate(args []string) error {
 	cloakBin := fs.String("cloak", "", "the cloak binary to measure (required)")
 	outDir := fs.String("out", "bench/results", "where to write results")
 	dur := fs.Duration("duration", 2*time.Second, "length of each load scenario")
+	var cloakEnv listFlag
+	fs.Var(&cloakEnv, "cloak-env", "add `NAME=VALUE` to cloak's environment (repeatable), e.g. GOGC=50 to try a setting")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,6 +132,7 @@ func orchestrate(args []string) error {
 	if err != nil {
 		return err
 	}
+	b.cloakExtraEnv = cloakEnv
 	defer b.close()
 
 	var order []string
@@ -169,6 +175,12 @@ func orchestrate(args []string) error {
 	}, order)
 }
 
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
 func fullPlan(d time.Duration) plan {
 	return plan{
 		Duration: d, MaxRequests: 200000,
@@ -201,7 +213,11 @@ func newBench(p plan, rounds int) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.upCAFile = filepath.Join(dir, "upstream-ca.pem")
+	b.rootsDir = filepath.Join(dir, "roots")
+	if err := os.Mkdir(b.rootsDir, 0o755); err != nil {
+		return nil, err
+	}
+	b.upCAFile = filepath.Join(b.rootsDir, "upstream-ca.pem")
 	if err := os.WriteFile(b.upCAFile, upCA.certPEM(), 0o644); err != nil {
 		return nil, err
 	}
