@@ -26,8 +26,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -144,6 +146,7 @@ func newUpstream(t *testing.T, handler http.HandlerFunc) *upstream {
 		u.seen = append(u.seen, request{Method: r.Method, Host: r.Host, URI: r.RequestURI, Header: r.Header.Clone(), Body: string(body)})
 		u.mu.Unlock()
 		if u.handler != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			u.handler(w, r)
 			return
 		}
@@ -186,6 +189,11 @@ type session struct {
 	reals    []string // values that must never appear anywhere
 	upstream *upstream
 	extraEnv []string
+	cred     *syscall.Credential // run cloak as this user (see newUserSession)
+	dir      string              // the working directory (default home)
+	noFlag   bool                // no --env-file: cloak finds envFile by default
+	timeout  time.Duration       // how long a run may take (default 60s)
+	planted  []string            // files the test itself put real values in
 }
 
 func newSession(t *testing.T, u *upstream, secrets map[string]string) *session {
@@ -219,13 +227,27 @@ func (s *session) env() []string {
 
 // args builds `cloak run` with the session's files and the upstream wired in.
 func (s *session) args(flags []string, child ...string) []string {
-	a := []string{"run", "--env-file", s.envFile, "--audit-log", s.audit}
+	a := []string{"run", "--audit-log", s.audit}
+	if !s.noFlag {
+		a = append(a, "--env-file", s.envFile)
+	}
 	if s.upstream != nil {
 		a = append(a, "--upstream-ca", s.upstream.ca.pemPath)
 		a = append(a, s.upstream.resolveFlags("api.anthropic.com", "api.github.com", "unbound.test", "evil.test")...)
 	}
 	a = append(a, flags...)
 	return append(append(a, "--"), child...)
+}
+
+// command is `cloak run` in the session's surroundings, as its user.
+func (s *session) command(flags []string, child ...string) *exec.Cmd {
+	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
+	cmd.Env = s.env()
+	cmd.Dir = s.workDir()
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	return cmd
 }
 
 // result is what one cloak run produced.
@@ -237,9 +259,7 @@ type result struct {
 // run runs cloak to completion and checks that no real value escaped.
 func (s *session) run(flags []string, child ...string) result {
 	s.t.Helper()
-	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
-	cmd.Env = s.env()
-	cmd.Dir = s.home
+	cmd := s.command(flags, child...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
@@ -249,10 +269,10 @@ func (s *session) run(flags []string, child ...string) result {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(60 * time.Second):
+	case <-time.After(s.limit()):
 		_ = cmd.Process.Kill()
 		<-done
-		s.t.Fatalf("cloak did not finish in 60s; stderr:\n%s", errb.String())
+		s.t.Fatalf("cloak did not finish in %v; stderr:\n%s", s.limit(), errb.String())
 	}
 	r := result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
 	if ws := cmd.ProcessState; ws != nil && r.code == -1 {
@@ -274,7 +294,7 @@ func (s *session) assertNoLeak(outputs ...string) {
 			}
 		}
 		_ = filepath.WalkDir(s.home, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || path == s.envFile {
+			if err != nil || d.IsDir() || path == s.envFile || slices.Contains(s.planted, path) {
 				return nil
 			}
 			b, err := os.ReadFile(path)
@@ -284,6 +304,20 @@ func (s *session) assertNoLeak(outputs ...string) {
 			return nil
 		})
 	}
+}
+
+func (s *session) workDir() string {
+	if s.dir != "" {
+		return s.dir
+	}
+	return s.home
+}
+
+func (s *session) limit() time.Duration {
+	if s.timeout > 0 {
+		return s.timeout
+	}
+	return 60 * time.Second
 }
 
 // auditLines reads the session's audit log.
@@ -315,9 +349,7 @@ func (s *session) auditHas(parts ...string) bool {
 // start runs cloak without waiting, with its stdout readable line by line.
 func (s *session) start(flags []string, child ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	s.t.Helper()
-	cmd := exec.Command(cloakBin, s.args(flags, child...)...)
-	cmd.Env = s.env()
-	cmd.Dir = s.home
+	cmd := s.command(flags, child...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -420,4 +422,60 @@ func TestAuditLogIsPrivateAndJSON(t *testing.T) {
 	if !s.auditHas(`"path":"/v1/messages?beta=&key="`) {
 		t.Error("query values not dropped from the audit path")
 	}
+}
+
+// TestCloakIsSilentWhileTheChildRuns: martian logs to stderr on a bad
+// request; that stderr is the child's terminal, so it must say nothing.
+func TestCloakIsSilentWhileTheChildRuns(t *testing.T) {
+	need(t, "bash", "curl")
+	u := newUpstream(t, nil)
+	s, _ := anthropicSession(t, u)
+	script := `hp=${https_proxy##*@}; exec 3<>/dev/tcp/${hp%:*}/${hp##*:}; printf 'GARBAGE \x01\x02\r\n\r\n' >&3; cat <&3 >/dev/null; ` +
+		`curl -s -o /dev/null https://unbound.test/; curl -s -o /dev/null -H "x-api-key: $ANTHROPIC_API_KEY" https://api.anthropic.com/v1/models; echo done`
+	r := s.run(nil, "bash", "-c", script)
+	if r.stdout != "done\n" || r.stderr != "" {
+		t.Fatalf("stdout %q stderr %q: cloak must print nothing while the child runs", r.stdout, r.stderr)
+	}
+}
+
+// TestCtrlCReachesTheChildOnce: in a terminal, Ctrl-C goes to the whole
+// foreground process group, cloak and child alike. cloak must not forward
+// a second copy: Claude Code reads two quick Ctrl-Cs as "exit". script(1)
+// gives the run a real pseudo-terminal.
+func TestCtrlCReachesTheChildOnce(t *testing.T) {
+	need(t, "script")
+	s, _ := anthropicSession(t, nil)
+	child := filepath.Join(s.home, "child.sh")
+	// The loop gives a duplicate signal time to arrive before "total".
+	os.WriteFile(child, []byte(`n=0
+trap 'n=$((n+1)); echo "INT#$n"' INT
+echo ready
+i=0
+while [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+echo "total=$n"
+`), 0o755)
+	line := cloakBin + " " + strings.Join(s.args(nil, "sh", child), " ")
+	cmd := exec.Command("script", "-qfec", line, "/dev/null")
+	cmd.Env = s.env()
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(stdout)
+	for l := ""; !strings.Contains(l, "ready"); {
+		l = readLine(t, out, 20*time.Second)
+	}
+	stdin.Write([]byte{3}) // Ctrl-C, through the terminal's line discipline
+	var got []string
+	for l := ""; !strings.Contains(l, "total="); {
+		l = strings.TrimSpace(strings.ReplaceAll(readLine(t, out, 20*time.Second), "^C", ""))
+		got = append(got, l)
+	}
+	if last := got[len(got)-1]; last != "total=1" {
+		t.Fatalf("child saw %q, want exactly one SIGINT", got)
+	}
+	stdin.Close()
+	_ = cmd.Wait()
 }

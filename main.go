@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,7 +55,7 @@ func newApp(stdout, stderr io.Writer, code *int) *cli.App {
 	return &cli.App{
 		Name:      "cloak",
 		Usage:     "run an AI coding agent without handing it your real secrets",
-		UsageText: "cloak run [flags] -- COMMAND [ARGS...]\n   cloak version",
+		UsageText: "cloak run [flags] -- COMMAND [ARGS...]\n   cloak shell-init bash|zsh|fish\n   cloak doctor\n   cloak version",
 		Description: "cloak reads your secrets (.env, or --from-env), gives the command dummy values\n" +
 			"in their place, and runs it behind a proxy inside cloak that swaps each dummy\n" +
 			"for the real value only on HTTPS requests to the hosts that secret is bound to.\n\n" +
@@ -67,6 +68,8 @@ func newApp(stdout, stderr io.Writer, code *int) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(code),
+			shellInitCommand(),
+			doctorCommand(code),
 			{
 				Name:  "version",
 				Usage: "print cloak's version",
@@ -120,6 +123,49 @@ func runCommand(code *int) *cli.Command {
 				Stderr:     c.App.ErrWriter,
 			})
 			*code = status
+			return err
+		},
+	}
+}
+
+func shellInitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "shell-init",
+		Usage:     "print a shell function that runs claude under cloak",
+		UsageText: `eval "$(cloak shell-init bash)"   (or zsh; fish: cloak shell-init fish | source)`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErr{fmt.Errorf("shell-init takes one shell: %s", strings.Join(launcher.Shells, ", "))}
+			}
+			text, err := launcher.ShellInit(c.Args().First())
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(c.App.Writer, text)
+			return nil
+		},
+	}
+}
+
+func doctorCommand(code *int) *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check claude, where secrets come from, Claude settings, and which clients trust cloak's proxy",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "env-file", Usage: "check secrets file `PATH` as cloak run would read it (repeatable)", EnvVars: []string{"CLOAK_ENV_FILE"}},
+			&cli.StringSliceFlag{Name: "from-env", Usage: "as for cloak run: `NAME` comes from the environment (repeatable)", EnvVars: []string{"CLOAK_FROM_ENV"}},
+			&cli.BoolFlag{Name: "no-self-test", Usage: "skip the trust self-test"},
+		},
+		Action: func(c *cli.Context) error {
+			problems, err := launcher.Doctor(launcher.DoctorOptions{
+				EnvFiles:     c.StringSlice("env-file"),
+				FromEnv:      c.StringSlice("from-env"),
+				Stdout:       c.App.Writer,
+				SkipSelfTest: c.Bool("no-self-test"),
+			})
+			if problems > 0 {
+				*code = 1
+			}
 			return err
 		},
 	}

@@ -22,8 +22,10 @@ var presets = map[string]preset{
 	"ANTHROPIC_AUTH_TOKEN":    {hosts: []string{"api.anthropic.com"}, places: []string{"header:x-api-key", "header:authorization"}},
 	"CLAUDE_CODE_OAUTH_TOKEN": {hosts: []string{"api.anthropic.com"}, places: []string{"header:x-api-key", "header:authorization"}},
 	"OPENAI_API_KEY":          {hosts: []string{"api.openai.com"}, places: []string{"header:authorization"}},
-	"GITHUB_TOKEN":            {hosts: []string{"api.github.com"}, places: []string{"header:authorization"}},
-	"GH_TOKEN":                {hosts: []string{"api.github.com"}, places: []string{"header:authorization"}},
+	// git over HTTPS sends the token to github.com as Basic credentials
+	// (x-access-token:TOKEN); the API takes it in Authorization.
+	"GITHUB_TOKEN": {hosts: []string{"api.github.com", "github.com"}, places: []string{"header:authorization", "basic-auth"}},
+	"GH_TOKEN":     {hosts: []string{"api.github.com", "github.com"}, places: []string{"header:authorization", "basic-auth"}},
 }
 
 // parseBind parses --bind NAME=HOST[,HOST...].

@@ -60,6 +60,12 @@ func childEnv(in childEnvInput) ([]string, error) {
 	env = scrub.Set(env, "NO_PROXY", noProxy)
 	env = scrub.Set(env, "no_proxy", noProxy)
 	env = scrub.Set(env, "NODE_EXTRA_CA_CERTS", in.extraPath)
+	// Node's own http, https and fetch ignore proxy variables unless this
+	// is set (and the Node version knows it); older versions ignore it.
+	env = scrub.Set(env, "NODE_USE_ENV_PROXY", "1")
+	// git asks libcurl to probe the proxy's auth methods with a first
+	// CONNECT without credentials, which cloak refuses (407) and reports.
+	env = scrub.Set(env, "GIT_HTTP_PROXY_AUTHMETHOD", "basic")
 	for _, v := range bundleVars {
 		env = scrub.Set(env, v, in.bundlePath)
 	}

@@ -92,6 +92,10 @@ func Run(o Options) (int, error) {
 		return 126, &ExitError{Code: 126, Err: fmt.Errorf("%s: %w", o.Command[0], errors.Unwrap(err))}
 	}
 
+	if id, ok := insideSession(o.Environ); ok {
+		return runNested(o, path, id, say)
+	}
+
 	// Inputs, all checked before anything starts.
 	sources, err := o.sources()
 	if err != nil {
@@ -133,6 +137,9 @@ func Run(o Options) (int, error) {
 	secrets, err := assignDummies(filepath.Join(state, "dummies.json"), protected)
 	if err != nil {
 		return 1, err
+	}
+	if ppid, names := parentHolds(protected); len(names) > 0 {
+		warn(fmt.Sprintf("the process that started cloak (pid %d) still holds %s in its environment, where the agent can read it (/proc/%d/environ); start cloak with exec (exec cloak run ...), or pass secrets in a file", ppid, strings.Join(names, ", "), ppid))
 	}
 	if len(protected) == 0 {
 		warn("no secrets loaded: the child runs with the proxy but nothing to protect (use --env-file or --from-env)")
@@ -199,15 +206,26 @@ func Run(o Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	audit.event(session, "start", map[string]string{"command": filepath.Base(o.Command[0])})
+	argv, err := forClaude(o.Command, env, secrets, warn)
+	if err != nil {
+		return 1, err
+	}
+	// The start line is written before the child starts: a log that cannot
+	// be written (a full disk) stops the run here, never silently later.
+	if err := audit.event(session, "start", map[string]string{"command": filepath.Base(o.Command[0])}); err != nil {
+		return 1, fmt.Errorf("audit log: cannot write to it: %w (free some space, or choose another path with --audit-log)", err)
+	}
 
-	code, err := runChild(path, o.Command, env, o.Stdin, o.Stdout, o.Stderr)
+	code, err := runChild(path, argv, env, o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
 		return code, err
 	}
 	_ = px.Close()
-	audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
+	_ = audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
 	report(px.Summary(), auditPath, o.Verbose, say)
+	if lost, why := audit.failures(); lost > 0 {
+		warn(fmt.Sprintf("%d audit line(s) could not be written to %s: %v", lost, auditPath, pathErr(why)))
+	}
 	return code, nil
 }
 

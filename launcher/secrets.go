@@ -51,6 +51,8 @@ func loadFiles(files []source, warn func(string)) ([]secret, error) {
 			line := lineOf(data, name)
 			src := fmt.Sprintf("%s line %d", f.path, line)
 			switch {
+			case !validName.MatchString(name):
+				return nil, fmt.Errorf("%s: %q is not a variable name (letters, digits and _, not starting with a digit)", src, name)
 			case val == "":
 				return nil, fmt.Errorf("%s: %s is empty (give it a value or remove the line)", src, name)
 			case len(val) < scrub.MinLen:
@@ -89,9 +91,13 @@ func badLine(data []byte) int {
 	return 1
 }
 
+// validName is what a shell accepts as a variable name; godotenv also
+// takes dots and spaces, which no child could read back.
+var validName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // lineOf finds the last line that assigns name (godotenv keeps the last).
 func lineOf(data []byte, name string) int {
-	re := regexp.MustCompile(`^\s*(export\s+)?` + regexp.QuoteMeta(name) + `\s*[=:]`)
+	re := regexp.MustCompile(`^\s*(export\s+)?` + strings.ReplaceAll(regexp.QuoteMeta(name), " ", `\s+`) + `\s*[=:]`)
 	last := 0
 	for i, l := range strings.Split(string(data), "\n") {
 		if re.MatchString(l) {

@@ -38,13 +38,24 @@ type record struct {
 	respBytes int64
 	ttfb      time.Duration
 	injected  []string
+	minted    []string // secrets minted from the response
 	decision  string
 	reason    string
+
+	// mu guards injected, decision, reason and status once the request
+	// body streams: a body swap or tripwire may land while the response
+	// is already on its way.
+	mu       sync.Mutex
+	done     bool // the audit line is written
+	bodyTrip bool // a dummy was cut from the request body
 
 	// block, when set, is the answer cloak gives instead of forwarding.
 	block     *blocked
 	wantClose bool
 	once      sync.Once
+
+	errMu sync.Mutex
+	err   string // why a forwarded exchange broke off, if it did
 }
 
 type blocked struct {
@@ -67,6 +78,22 @@ func (p *Proxy) newRecord(req *http.Request) *record {
 // can be given, e.g. a failed handshake).
 func (r *record) refuse(status int, decision, reason string) {
 	r.status, r.decision, r.reason = status, decision, reason
+}
+
+// fail records why an exchange broke off after it was forwarded (the
+// upstream's body failed, the child went away); the first cause wins.
+func (r *record) fail(why string) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.err == "" {
+		r.err = why
+	}
+}
+
+func (r *record) failure() string {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
 }
 
 func (r *record) alert() bool {
@@ -103,21 +130,27 @@ func auditPath(u *url.URL) string {
 	return path + "?" + strings.Join(keys, "&")
 }
 
-// finish writes the record's audit line, once.
+// finish writes the record's audit line, once. What the child sent is
+// redacted too: a child that somehow learnt a real value must not get it
+// written to disk by cloak.
 func (p *Proxy) finish(r *record) {
 	r.once.Do(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.done = true
 		d := time.Since(r.start)
 		if r.reqBytes == 0 {
 			r.reqBytes = r.reqBodyN.Load()
 		}
+		method, host, path, reason := p.redact(r.method), p.redact(r.host), p.redact(r.path), p.redact(r.reason)
 		e := p.audit.Log().
 			Str("time", r.start.UTC().Format(time.RFC3339Nano)).
 			Str("session", p.cfg.Session).
 			Uint64("seq", r.seq).
-			Str("method", r.method).
+			Str("method", method).
 			Str("scheme", r.scheme).
-			Str("host", r.host).
-			Str("path", r.path).
+			Str("host", host).
+			Str("path", path).
 			Int("status", r.status).
 			Int64("req_bytes", r.reqBytes).
 			Int64("resp_bytes", r.respBytes).
@@ -125,7 +158,13 @@ func (p *Proxy) finish(r *record) {
 			Float64("ttfb_ms", ms(r.ttfb)).
 			Strs("injected", r.injected).
 			Str("decision", r.decision).
-			Str("reason", r.reason)
+			Str("reason", reason)
+		if why := r.failure(); why != "" {
+			e = e.Str("error", p.redact(why))
+		}
+		if len(r.minted) > 0 {
+			e = e.Strs("minted", r.minted)
+		}
 		if r.alert() {
 			e = e.Bool("alert", true)
 		}
@@ -133,10 +172,21 @@ func (p *Proxy) finish(r *record) {
 
 		p.mu.Lock()
 		p.summary.Requests++
+		if p.summary.ByDecision == nil {
+			p.summary.ByDecision = map[string]int{}
+		}
+		p.summary.ByDecision[r.decision]++
+		if r.alert() {
+			p.summary.Alerts++
+		}
 		if r.refused() {
 			p.summary.Refused++
+			line := r.decision + ": " + method + " " + host + path + ": " + reason
 			if p.summary.First == "" {
-				p.summary.First = r.decision + ": " + r.method + " " + r.host + r.path + ": " + r.reason
+				p.summary.First = line
+			}
+			if len(p.summary.Refusals) < maxRefusals {
+				p.summary.Refusals = append(p.summary.Refusals, line)
 			}
 		}
 		p.mu.Unlock()
@@ -144,3 +194,57 @@ func (p *Proxy) finish(r *record) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// addInjected records a secret swapped into the request body as it streams.
+func (r *record) addInjected(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.injected {
+		if n == name {
+			return
+		}
+	}
+	r.injected = append(r.injected, name)
+}
+
+// tripBody records that the request body was cut short before a dummy
+// that may not go to this host. If the audit line is already written (the
+// upstream answered before reading the whole body), a second line carries
+// the alert.
+func (p *Proxy) tripBody(r *record, name string) {
+	reason := "the dummy for " + name + " in the request body may not go to " + r.host + r.path + "; the body was cut before it"
+	r.mu.Lock()
+	r.bodyTrip = true
+	late := r.done
+	if !late {
+		r.status, r.decision, r.reason = http.StatusForbidden, decisionTripwire, reason
+	}
+	r.mu.Unlock()
+	if late {
+		p.audit.Log().
+			Str("time", time.Now().UTC().Format(time.RFC3339Nano)).
+			Str("session", p.cfg.Session).
+			Uint64("seq", r.seq).
+			Str("method", r.method).
+			Str("scheme", r.scheme).
+			Str("host", r.host).
+			Str("path", r.path).
+			Str("decision", decisionTripwire).
+			Str("reason", reason).
+			Bool("alert", true).
+			Send()
+		p.mu.Lock()
+		p.summary.Refused++
+		if p.summary.First == "" {
+			p.summary.First = decisionTripwire + ": " + r.method + " " + r.host + r.path + ": " + reason
+		}
+		p.mu.Unlock()
+	}
+}
+
+// bodyTripped reports whether tripBody cut the request body.
+func (r *record) bodyTripped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bodyTrip
+}

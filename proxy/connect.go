@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,18 +60,37 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 		writeRaw(brw, http.StatusProxyAuthRequired, rec.reason, "Proxy-Authenticate: Basic realm=\"cloak\"\r\n")
 		return
 	}
-	host, port, err := SplitHostPort(req.Host, 443)
+	// A CONNECT inside a decrypted tunnel would open a second tunnel on
+	// the same connection, under the client address tunnels are found by.
+	if _, nested := p.tunnelOf(req); nested {
+		rec.refuse(http.StatusBadRequest, decisionBadRequest, "CONNECT inside a tunnel")
+		writeRaw(brw, http.StatusBadRequest, "cloak: refused (bad-request): "+rec.reason, "")
+		return
+	}
+	// The target is read as sent, and must be host[:port] (authority-form,
+	// RFC 9110 9.3.6): Go's parser takes "a.example:443@b.example:443" for
+	// userinfo and a host, which another reader may see the other way.
+	host, port, err := SplitHostPort(req.RequestURI, 443)
 	if err != nil {
-		rec.refuse(http.StatusBadRequest, decisionBadRequest, "bad CONNECT target: "+err.Error())
-		writeRaw(brw, http.StatusBadRequest, rec.reason, "")
+		rec.refuse(http.StatusBadRequest, decisionBadRequest, "bad CONNECT target (want HOST:PORT): "+quoteHost(req.RequestURI))
+		writeRaw(brw, http.StatusBadRequest, "cloak: refused (bad-request): "+rec.reason, "")
 		return
 	}
 	rec.host = joinHostPort(host, port)
 
+	// Refused before any dial: the answer is immediate, and a denied host
+	// never learns that the child tried.
+	route := p.policy.Route("https", host, port)
+	if route.Decision == decisionDeniedHost {
+		b := p.denyHost(rec, route.Reason)
+		writeRaw(brw, b.status, strings.TrimSuffix(b.body, "\n"), "X-Cloak-Decision: "+decisionDeniedHost+"\r\n")
+		return
+	}
+
 	// Bytes the client sent right behind CONNECT (its TLS ClientHello) may
 	// already sit in martian's buffer.
 	client := io.MultiReader(bytes.NewReader(buffered(brw.Reader)), raw)
-	if p.intercepts(host) {
+	if route.Decision == decisionIntercepted {
 		intercepted = p.intercept(outer, client, brw, host, port, rec)
 		return
 	}
@@ -81,24 +101,6 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 func buffered(r *bufio.Reader) []byte {
 	b, _ := r.Peek(r.Buffered())
 	return append([]byte(nil), b...)
-}
-
-// intercepts reports whether CONNECTs to host are decrypted: hosts some
-// secret is bound to, on any port, so that a dummy sent there is seen.
-func (p *Proxy) intercepts(host string) bool {
-	if p.cfg.InspectAll {
-		return true
-	}
-	for _, s := range p.secrets {
-		for _, r := range s.Rules {
-			for _, h := range r.Hosts {
-				if h.MatchName(host) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // intercept decrypts the tunnel and hands its connection to martian's
@@ -146,6 +148,7 @@ func (p *Proxy) intercept(outer *idleConn, client io.Reader, brw *bufio.ReadWrit
 	// and buffers are not kept for the life of the tunnel.
 	_, _ = brw.Reader.Discard(brw.Reader.Buffered())
 	ic := outer.handOff(tconn, nil)
+	p.clients.set(key, ic)
 	if err := p.inner.push(ic); err != nil {
 		_ = ic.Close() // the proxy is closing
 	}

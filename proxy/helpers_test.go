@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -289,3 +291,7 @@ type netDialer struct{}
 func (netDialer) dial(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp", addr, time.Second)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

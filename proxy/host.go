@@ -45,10 +45,31 @@ func NormalizeHost(host string) (string, error) {
 		return "", fmt.Errorf("%w: %q: %v", ErrBadHost, host, err)
 	}
 	a = strings.ToLower(a)
-	if a == "" || strings.HasSuffix(a, ".") || strings.Contains(a, "..") {
-		return "", fmt.Errorf("%w: %q", ErrBadHost, host)
+	if a == "" || strings.HasSuffix(a, ".") || strings.Contains(a, "..") || !hostChars(a) {
+		return "", fmt.Errorf("%w: %q", ErrBadHost, quoteBytes(host))
 	}
 	return a, nil
+}
+
+// hostChars reports whether an ASCII host name holds only the letters,
+// digits, '-', '_' and '.' that DNS names use; anything else (a NUL, a
+// control byte) could make two parsers see two different hosts.
+func hostChars(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteBytes keeps an error message printable whatever the host held.
+func quoteBytes(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
 }
 
 // SplitHostPort parses "host[:port]" (IPv6 in brackets), normalises the host
@@ -56,6 +77,9 @@ func NormalizeHost(host string) (string, error) {
 func SplitHostPort(hostport string, defPort int) (string, int, error) {
 	host, portStr := hostport, ""
 	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		if p == "" {
+			return "", 0, fmt.Errorf("%w: empty port in %q", ErrBadHost, quoteBytes(hostport))
+		}
 		host, portStr = h, p
 	} else if strings.Count(hostport, ":") == 1 && !strings.HasPrefix(hostport, "[") {
 		return "", 0, fmt.Errorf("%w: %q", ErrBadHost, hostport)
@@ -82,7 +106,8 @@ func joinHostPort(host string, port int) string {
 
 // HostPattern is one entry of a binding's host list: an exact name, or
 // "*.example.com" for every name below example.com (not example.com itself),
-// each with a port (443 unless the pattern names one).
+// each with a port (443 unless the pattern names one; 0, every port, only in
+// egress lists).
 type HostPattern struct {
 	Host     string // normalised; for a wildcard, the suffix without "*."
 	Wildcard bool
@@ -117,9 +142,10 @@ func (p HostPattern) MatchName(host string) bool {
 	return host == p.Host
 }
 
-// Match reports whether the normalised host and port match.
+// Match reports whether the normalised host and port match. Port 0 in the
+// pattern matches every port (egress patterns, see ParseEgressPattern).
 func (p HostPattern) Match(host string, port int) bool {
-	return port == p.Port && p.MatchName(host)
+	return (p.Port == 0 || port == p.Port) && p.MatchName(host)
 }
 
 func (p HostPattern) String() string {
@@ -127,7 +153,7 @@ func (p HostPattern) String() string {
 	if p.Wildcard {
 		s = "*." + s
 	}
-	if p.Port != 443 {
+	if p.Port != 443 && p.Port != 0 {
 		s = joinHostPort(s, p.Port)
 	}
 	return s

@@ -6,7 +6,9 @@
 // per-host pass-through, and splices a tunnel even after a 407):
 //
 //   - without the session's proxy credentials: 407, and the connection closes;
-//   - to a host no secret is bound to: a plain TCP tunnel, untouched;
+//   - to a host the egress policy denies: 403 naming the host, before any dial;
+//   - to a host no secret is bound to: a plain TCP tunnel, untouched (unless
+//     InspectAll);
 //   - to a bound host: TLS with a leaf from the run's CA, and the decrypted
 //     connection is handed to martian, whose HTTP loop calls cloak's request
 //     and response modifiers for every request in the tunnel.
@@ -47,9 +49,10 @@ import (
 // that keeps sending is never cut.
 const DefaultIdleTimeout = 10 * time.Minute
 
-// upstreamIdleTimeout bounds how long an upstream may stay silent. A model
-// API may think for minutes before its first byte on a non-streamed request.
-const upstreamIdleTimeout = 15 * time.Minute
+// DefaultUpstreamIdleTimeout bounds how long an upstream may stay silent. A
+// model API may think for minutes before its first byte on a non-streamed
+// request.
+const DefaultUpstreamIdleTimeout = 15 * time.Minute
 
 // Config is what New needs. The zero value of each optional field is a safe
 // default.
@@ -65,18 +68,33 @@ type Config struct {
 	// InspectAll intercepts every host, not only bound ones, so that every
 	// request is logged and the tripwire sees everything.
 	InspectAll bool
+	// Egress limits the hosts the child may reach; the zero value reaches
+	// every host.
+	Egress Egress
 	// Audit receives one JSON line per request or refused connection.
 	Audit io.Writer
 	// Session names this run in the audit log.
 	Session string
 	// IdleTimeout is the idle timeout toward the child (DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// UpstreamIdleTimeout is the idle timeout toward upstreams
+	// (DefaultUpstreamIdleTimeout): a silent upstream gets a 504.
+	UpstreamIdleTimeout time.Duration
+	// Minted lists response fields that hold a credential the child must
+	// not see (a token endpoint's access_token): cloak keeps the value and
+	// gives the child a dummy, which later requests swap back.
+	Minted []MintRule
+	// MintDummy makes the dummy for a minted value; nil uses a built-in
+	// generator (same length, known prefix kept, the rest crypto/rand).
+	MintDummy func(real string) (string, error)
 }
 
 // Proxy is a running proxy. Close stops it.
 type Proxy struct {
 	cfg       Config
-	secrets   []Secret
+	set       atomic.Pointer[secretSet] // configured and minted secrets
+	mintMu    sync.Mutex                // serialises minting
+	policy    *Policy
 	resolve   map[string]string
 	mp        *martian.Proxy
 	ln        net.Listener
@@ -88,7 +106,8 @@ type Proxy struct {
 	audit     zerolog.Logger
 	seq       atomic.Uint64
 
-	tunnels sync.Map // client RemoteAddr → *tunnel
+	tunnels sync.Map    // client RemoteAddr → *tunnel
+	clients clientConns // client RemoteAddr → the conn martian uses
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // raw connections from the child, closed by Close
@@ -98,12 +117,20 @@ type Proxy struct {
 	serveDone chan struct{}
 }
 
-// Summary counts what the proxy refused, for the end-of-run report.
+// Summary counts what the proxy did, for the end-of-run report.
 type Summary struct {
-	Requests int
-	Refused  int
-	First    string // the first refusal, for a person
+	Requests   int            // audit lines: requests and tunnels
+	Refused    int            // of which refused
+	Alerts     int            // of which alerts (tripwire, fronting)
+	ByDecision map[string]int // audit lines by decision
+	First      string         // the first refusal, for a person
+	// Refusals are the first maxRefusals refusals, for the -v summary.
+	Refusals []string
 }
+
+// maxRefusals bounds Summary.Refusals: a looping child could refuse
+// millions of requests, and the audit log has them all anyway.
+const maxRefusals = 20
 
 var silenceMartian sync.Once
 
@@ -114,6 +141,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.UpstreamIdleTimeout <= 0 {
+		cfg.UpstreamIdleTimeout = DefaultUpstreamIdleTimeout
 	}
 	if cfg.Audit == nil {
 		cfg.Audit = io.Discard
@@ -129,6 +159,15 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		resolve[joinHostPort(h, port)] = to
 	}
+	set, err := newSecretSet(cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.Minted {
+		if err := m.valid(); err != nil {
+			return nil, err
+		}
+	}
 	pass := make([]byte, 16)
 	if _, err := rand.Read(pass); err != nil {
 		return nil, fmt.Errorf("making proxy credentials: %w", err)
@@ -139,7 +178,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		cfg:       cfg,
-		secrets:   cfg.Secrets,
+		policy:    &Policy{Secrets: cfg.Secrets, Minted: cfg.Minted, Egress: cfg.Egress, InspectAll: cfg.InspectAll},
 		resolve:   resolve,
 		ln:        &idleListener{Listener: ln, idle: cfg.IdleTimeout},
 		inner:     newChanListener(ln.Addr()),
@@ -150,6 +189,7 @@ func New(cfg Config) (*Proxy, error) {
 		conns:     make(map[net.Conn]struct{}),
 		serveDone: make(chan struct{}),
 	}
+	p.set.Store(set)
 	p.ln = &trackingListener{Listener: p.ln, p: p}
 	p.transport = p.newTransport()
 
@@ -185,7 +225,13 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) Summary() Summary {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.summary
+	s := p.summary
+	s.ByDecision = make(map[string]int, len(p.summary.ByDecision))
+	for k, v := range p.summary.ByDecision {
+		s.ByDecision[k] = v
+	}
+	s.Refusals = append([]string(nil), p.summary.Refusals...)
+	return s
 }
 
 // Close stops accepting, closes every connection from the child and waits
@@ -232,7 +278,10 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	}
 	l.p.conns[ic.raw] = struct{}{}
 	l.p.mu.Unlock()
+	addr := c.RemoteAddr().String()
+	l.p.clients.set(addr, ic)
 	ic.life.atEnd(func() {
+		l.p.clients.del(addr)
 		l.p.mu.Lock()
 		delete(l.p.conns, ic.raw)
 		l.p.mu.Unlock()

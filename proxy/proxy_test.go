@@ -170,10 +170,9 @@ func TestConnectWithoutCredentialsGets407AndNoTunnel(t *testing.T) {
 
 func TestPlainHTTPWithoutCredentialsGets407(t *testing.T) {
 	w := newWorld(t, nil)
-	tr := &http.Transport{Proxy: http.ProxyURL(&*w.proxy.URL())}
 	u := *w.proxy.URL()
 	u.User = nil
-	tr.Proxy = http.ProxyURL(&u)
+	tr := &http.Transport{Proxy: http.ProxyURL(&u)}
 	res, err := (&http.Client{Transport: tr}).Get("http://plain.test/")
 	if err != nil {
 		t.Fatal(err)
@@ -356,4 +355,26 @@ func TestCloseLeavesNothingListening(t *testing.T) {
 		c.Close()
 		t.Fatal("proxy still accepts connections after Close")
 	}
+}
+
+func TestUpstreamTLSIsVerified(t *testing.T) {
+	// The proxy trusts a CA that did not sign the upstream's certificate.
+	w := newWorld(t, nil, func(c *Config) { c.UpstreamRoots = newTestCA(t).pool() })
+	req, _ := http.NewRequest("GET", "https://api.anthropic.com/v1/models", nil)
+	req.Header.Set("x-api-key", dummyKey)
+	res, err := w.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "certificate") {
+		t.Fatalf("got %d %q, want 502 naming the certificate problem", res.StatusCode, body)
+	}
+	for _, s := range w.seenRequests() {
+		if s.Header.Get("X-Api-Key") == realKey {
+			t.Fatal("the real key went to an unverified upstream")
+		}
+	}
+	w.waitAudit(decisionUpstreamError)
 }

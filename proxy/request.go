@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/google/martian/v3"
+	"golang.org/x/net/http/httpguts"
 )
 
 const recordKey = "cloak.record"
@@ -40,6 +42,12 @@ func (p *Proxy) modifyRequest(req *http.Request) error {
 // check decides a request and rewrites it for upstream. It returns the
 // refusal to send instead, or nil to forward.
 func (p *Proxy) check(req *http.Request, rec *record) *blocked {
+	// Go's parser lets some malformed fields through ("Transfer-Encoding :
+	// chunked" keeps its space); a field that upstream parsers may read
+	// differently is refused here, before it can frame anything.
+	if name, ok := validFields(req.Header); !ok {
+		return rec.deny(http.StatusBadRequest, decisionBadRequest, "malformed header field "+quoteHost(name))
+	}
 	t, inTunnel := p.tunnelOf(req)
 	var host string
 	var port int
@@ -71,7 +79,10 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 			b.header.Set("Proxy-Authenticate", `Basic realm="cloak"`)
 			return b
 		}
-		if req.URL.Scheme != "http" || req.URL.Host == "" {
+		// martian fills in a scheme and host for any request, so the form
+		// the child sent is checked on the raw target: a request to the
+		// proxy itself must name an absolute http:// URL (RFC 9112 3.2.2).
+		if u, err := url.ParseRequestURI(req.RequestURI); err != nil || u.Scheme != "http" || u.Host == "" {
 			return rec.deny(http.StatusBadRequest, decisionBadRequest, "not a proxy request: use an absolute http:// URL or CONNECT")
 		}
 		h, pt, err := SplitHostPort(req.URL.Host, 80)
@@ -80,6 +91,9 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 		}
 		host, port = h, pt
 		rec.host = joinHostPort(host, port)
+		if route := p.policy.Route("http", host, port); route.Decision == decisionDeniedHost {
+			return p.denyHost(rec, route.Reason)
+		}
 	}
 
 	if isUpgrade(req) {
@@ -92,6 +106,7 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 	req.Close = false
 	removeHop(req.Header)
 
+	path := req.URL.EscapedPath() // as sent: the rules match on it
 	var out swapOut
 	if inTunnel {
 		out = p.swapRequest(req, host, port)
@@ -105,7 +120,12 @@ func (p *Proxy) check(req *http.Request, rec *record) *blocked {
 			"the dummy for "+out.tripped.Name+" "+out.where+" may not go to "+rec.host+rec.path)
 	}
 	rec.injected = out.injected
+	if b := p.prepareBody(req, rec, inTunnel, host, port, path); b != nil {
+		return b
+	}
+	p.askIdentity(req)
 	rec.decision = decisionAllowed
+	p.expectContinue(req)
 	return nil
 }
 
@@ -126,6 +146,16 @@ func (r *record) deny(status int, decision, reason string) *blocked {
 	return &blocked{status: status, body: "cloak: refused (" + decision + "): " + reason + "\n", header: h}
 }
 
+// denyHost refuses a host the egress policy does not allow, saying how to
+// allow it.
+func (p *Proxy) denyHost(rec *record, reason string) *blocked {
+	b := rec.deny(http.StatusForbidden, decisionDeniedHost, reason)
+	if hint := p.cfg.Egress.Hint; hint != "" {
+		b.body = strings.TrimSuffix(b.body, "\n") + "; " + hint + "\n"
+	}
+	return b
+}
+
 // removeHop drops hop-by-hop headers, including those the Connection
 // header names (RFC 9110 7.6.1), as httputil.ReverseProxy does.
 func removeHop(h http.Header) {
@@ -139,6 +169,22 @@ func removeHop(h http.Header) {
 	for _, name := range hopHeaders {
 		h.Del(name)
 	}
+}
+
+// validFields checks every header field name and value (RFC 9110 5.1, 5.5),
+// and returns the first bad name.
+func validFields(h http.Header) (string, bool) {
+	for name, vals := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return name, false
+		}
+		for _, v := range vals {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return name, false
+			}
+		}
+	}
+	return "", true
 }
 
 func isUpgrade(req *http.Request) bool {

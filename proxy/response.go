@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,12 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if !ok {
 		return nil
 	}
+	if rec.block == nil {
+		if b := p.cloakResponse(res, rec); b != nil {
+			_ = res.Body.Close()
+			rec.block = b
+		}
+	}
 	if rec.block != nil {
 		rec.block.apply(res)
 	} else if rec.status == 0 {
@@ -43,7 +50,7 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	if res.Body == nil {
 		res.Body = http.NoBody
 	}
-	res.Body = &auditBody{rc: res.Body, rec: rec, p: p}
+	res.Body = &auditBody{rc: res.Body, rec: rec, p: p, session: ctx.Session()}
 	if streams(res) {
 		p.stream(ctx, res, rec)
 	}
@@ -98,6 +105,13 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 		}
 	}()
 	defer res.Body.Close()
+	if ic, ok := conn.(*idleConn); ok && bodyRead(res.Request, rec) {
+		// While the request body is still being read, the child is
+		// evidently there, and its reader is busy. The watcher is off the
+		// connection before the body closes and the connection changes
+		// hands (defers run last first).
+		defer watchChild(ic, brw.Reader, res.Body, p.recordOf(res))()
+	}
 	chunked := res.Request.ProtoAtLeast(1, 1)
 	keep = keep && chunked
 	if err := writeHead(brw.Writer, res, chunked, keep); err != nil {
@@ -144,6 +158,12 @@ func reusable(res *http.Response, rec *record) bool {
 	if rec.wantClose || res.Close || req.Close {
 		return false
 	}
+	return bodyRead(req, rec)
+}
+
+// bodyRead reports whether the request's body has been read to its end (or
+// it has none), so nothing more of it sits on the child's connection.
+func bodyRead(req *http.Request, rec *record) bool {
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
 		return true
 	}
@@ -168,10 +188,72 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 		return false
 	}
 	next := ic.handOff(ic.Conn, ahead)
+	p.clients.set(next.RemoteAddr().String(), next)
 	if err := p.inner.push(next); err != nil {
 		_ = next.Close() // the proxy is closing
 	}
 	return true
+}
+
+// watchChild ends the upstream request as soon as the child goes away in
+// the middle of a stream: the upstream may be silent for minutes, and a
+// write to the child, which would notice, may never come. The child sends
+// nothing while it waits for an answer, so a read that ends means it closed
+// the connection; a read that returns data means it is there and sent its
+// next request already, which stays in r for whoever reads next. Read
+// timeouts are not an end: idleConn's idle timeout counts only writes then.
+// (A client that half-closes its side after the request would lose the
+// stream; HTTP clients do not do that.)
+//
+// stop returns once the watcher no longer reads the connection, so that
+// the connection can change hands.
+func watchChild(ic *idleConn, r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			_, err := r.Peek(1)
+			var ne net.Error
+			switch {
+			case err == nil:
+				return
+			case errors.As(err, &ne) && ne.Timeout():
+				select {
+				case <-done:
+					return
+				default:
+					continue
+				}
+			}
+			select {
+			case <-done:
+			default:
+				if rec != nil {
+					rec.fail("child closed the connection mid-stream")
+				}
+				_ = body.Close()
+			}
+			return
+		}
+	}()
+	return func() {
+		close(done)
+		ic.interruptReads()
+		<-exited
+		ic.resumeReads()
+	}
+}
+
+// recordOf is the audit record of a response's request.
+func (p *Proxy) recordOf(res *http.Response) *record {
+	ctx := martian.NewContext(res.Request)
+	if ctx == nil {
+		return nil
+	}
+	v, _ := ctx.Get(recordKey)
+	rec, _ := v.(*record)
+	return rec
 }
 
 // writeHead writes the status line and headers of a streamed response.
@@ -230,15 +312,26 @@ func (c *chunkWriter) Close() error {
 // body is closed, which martian and stream both do once the response is
 // written.
 type auditBody struct {
-	rc  io.ReadCloser
-	rec *record
-	p   *Proxy
-	n   atomic.Int64
+	rc      io.ReadCloser
+	rec     *record
+	p       *Proxy
+	session *martian.Session
+	n       atomic.Int64
 }
 
+// Read passes the body on. When the upstream breaks off mid-body, the
+// child's connection is closed: martian would go on to wait for the next
+// request on it while the child waits for the rest of a body that has a
+// Content-Length, both until the idle timeout.
 func (b *auditBody) Read(buf []byte) (int, error) {
 	n, err := b.rc.Read(buf)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.rec.fail("upstream body: " + b.p.redact(err.Error()))
+		if conn, _, herr := b.session.Hijack(); herr == nil {
+			_ = conn.Close()
+		}
+	}
 	return n, err
 }
 

@@ -77,12 +77,31 @@ func (r Rule) allowsPlace(place string) bool {
 
 // matchPath matches "/v1/messages*" as a prefix and anything else exactly.
 // The path is compared as sent (escaped form), so an encoded "/" cannot
-// smuggle a different path past a prefix.
+// smuggle a different path past a prefix, and a path with dot segments
+// matches no pattern: "/v1/messages/../../admin" starts with the prefix,
+// but the upstream would serve /admin.
 func matchPath(pattern, path string) bool {
+	if hasDotSegment(path) {
+		return false
+	}
 	if p, ok := strings.CutSuffix(pattern, "*"); ok {
 		return strings.HasPrefix(path, p)
 	}
 	return pattern == path
+}
+
+// dotSegment finds "." and ".." segments (RFC 3986 5.2.4), also when
+// percent-encoded or split by a backslash or an encoded slash, which some
+// servers read as a separator.
+var dotSegment = strings.NewReplacer("%2e", ".", "%2E", ".", "%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
+
+func hasDotSegment(path string) bool {
+	for _, seg := range strings.Split(dotSegment.Replace(path), "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {

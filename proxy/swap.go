@@ -33,16 +33,25 @@ func (s *Secret) allows(method, host string, port int, path, place string) bool 
 	return false
 }
 
-// swapRequest replaces dummies in an intercepted request's headers with
-// real values where the rules allow, and trips on any dummy elsewhere in
-// the headers or the URL.
+// swapRequest replaces dummies in an intercepted request's headers (Basic
+// credentials included) and URL with real values where the rules allow,
+// and trips on any dummy left elsewhere in the headers or the URL.
 func (p *Proxy) swapRequest(req *http.Request, host string, port int) swapOut {
 	var out swapOut
+	set := p.secrets()
 	path := req.URL.EscapedPath()
 	for name, vals := range req.Header {
 		place := "header:" + strings.ToLower(name)
 		for i, v := range vals {
-			nv, bad := p.swapString(v, req.Method, host, port, path, place, &out)
+			if place == "header:authorization" {
+				nv, bad := swapBasic(set, v, req.Method, host, port, path, &out)
+				if bad != nil {
+					out.tripped, out.where = bad, "in the Basic credentials of header "+name
+					return out
+				}
+				v = nv
+			}
+			nv, bad := swapString(set, v, req.Method, host, port, path, place, &out)
 			if bad != nil {
 				out.tripped, out.where = bad, "in header "+name
 				return out
@@ -50,7 +59,8 @@ func (p *Proxy) swapRequest(req *http.Request, host string, port int) swapOut {
 			vals[i] = nv
 		}
 	}
-	if bad := p.dummyIn(req.URL.RequestURI()); bad != nil {
+	swapURL(set, req, host, port, path, &out)
+	if bad := set.dummyIn(req.URL.RequestURI()); bad != nil {
 		out.tripped, out.where = bad, "in the URL"
 	}
 	return out
@@ -58,9 +68,9 @@ func (p *Proxy) swapRequest(req *http.Request, host string, port int) swapOut {
 
 // swapString swaps every dummy in v that may go to this place, or returns
 // the secret whose dummy may not.
-func (p *Proxy) swapString(v, method, host string, port int, path, place string, out *swapOut) (string, *Secret) {
-	for i := range p.secrets {
-		s := &p.secrets[i]
+func swapString(set *secretSet, v, method, host string, port int, path, place string, out *swapOut) (string, *Secret) {
+	for i := range set.list {
+		s := &set.list[i]
 		if !strings.Contains(v, s.Dummy) {
 			continue
 		}
@@ -73,40 +83,32 @@ func (p *Proxy) swapString(v, method, host string, port int, path, place string,
 	return v, nil
 }
 
-// findDummies trips on any dummy in a request's headers or URL; it is used
-// where no swap may happen at all (plain HTTP).
+// findDummies trips on any dummy in a request's headers (Basic credentials
+// included) or URL; it is used where no swap may happen at all (plain HTTP).
 func (p *Proxy) findDummies(req *http.Request) swapOut {
 	var out swapOut
+	set := p.secrets()
 	for name, vals := range req.Header {
 		for _, v := range vals {
-			if bad := p.dummyIn(v); bad != nil {
+			bad := set.dummyIn(v)
+			if dec, ok := decodeBasic(v); ok && bad == nil {
+				bad = set.dummyIn(dec)
+			}
+			if bad != nil {
 				out.tripped, out.where = bad, "in header "+name
 				return out
 			}
 		}
 	}
-	if bad := p.dummyIn(req.URL.RequestURI()); bad != nil {
+	if bad := set.dummyIn(req.URL.RequestURI()); bad != nil {
 		out.tripped, out.where = bad, "in the URL"
 	}
 	return out
 }
 
-func (p *Proxy) dummyIn(v string) *Secret {
-	for i := range p.secrets {
-		if strings.Contains(v, p.secrets[i].Dummy) {
-			return &p.secrets[i]
-		}
-	}
-	return nil
-}
-
-// redact turns any real value in s back into its dummy. It guards text
-// cloak writes that may echo upstream input, such as error messages.
+// redact turns any real value in s (in any encoded form) back into its
+// dummy. It guards text cloak writes that may echo upstream input, such as
+// error messages.
 func (p *Proxy) redact(s string) string {
-	for i := range p.secrets {
-		if p.secrets[i].Real != "" {
-			s = strings.ReplaceAll(s, p.secrets[i].Real, p.secrets[i].Dummy)
-		}
-	}
-	return s
+	return p.secrets().redact.replaceString(s)
 }

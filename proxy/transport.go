@@ -22,7 +22,7 @@ func (p *Proxy) newTransport() *http.Transport {
 			if err != nil {
 				return nil, err
 			}
-			return &upstreamConn{Conn: c}, nil
+			return &upstreamConn{Conn: c, idle: p.cfg.UpstreamIdleTimeout}, nil
 		},
 		TLSClientConfig: &tls.Config{
 			RootCAs:    p.cfg.UpstreamRoots,
@@ -53,15 +53,18 @@ func (p *Proxy) newTransport() *http.Transport {
 
 // upstreamConn gives each read and write an idle deadline, so a stalled
 // upstream cannot hold a request forever.
-type upstreamConn struct{ net.Conn }
+type upstreamConn struct {
+	net.Conn
+	idle time.Duration
+}
 
 func (c *upstreamConn) Read(b []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(upstreamIdleTimeout))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
 	return c.Conn.Read(b)
 }
 
 func (c *upstreamConn) Write(b []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(upstreamIdleTimeout))
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(b)
 }
 
@@ -81,6 +84,21 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = &countBody{ReadCloser: req.Body, n: &rec.reqBodyN}
 	}
 	res, err := rt.p.transport.RoundTrip(req)
+	if rec != nil && rec.bodyTripped() {
+		// The body was cut before a dummy (see prepareBody): whatever
+		// upstream made of the truncated request, the child gets the
+		// tripwire refusal.
+		if err == nil {
+			_ = res.Body.Close()
+		}
+		rec.mu.Lock()
+		b := &blocked{status: http.StatusForbidden, header: http.Header{}, body: "cloak: refused (" + decisionTripwire + "): " + rec.reason + "\n"}
+		rec.mu.Unlock()
+		b.header.Set("X-Cloak-Decision", decisionTripwire)
+		res = &http.Response{Request: req, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		b.apply(res)
+		return res, nil
+	}
 	if err == nil {
 		return res, nil
 	}
