@@ -109,10 +109,10 @@ func undiciPath(t *testing.T) string {
 	return p
 }
 
-// gitServer serves a bare repository with one commit over git's smart HTTP
+// gitCloneHandler serves a bare repository with one commit over git's smart HTTP
 // protocol (git http-backend behind net/http/cgi). On the bound host it
 // asks for the real token, as GitHub would.
-func gitServer(t *testing.T, real string) http.HandlerFunc {
+func gitCloneHandler(t *testing.T, real string) http.HandlerFunc {
 	t.Helper()
 	need(t, "git")
 	root := t.TempDir()
@@ -162,7 +162,7 @@ func TestClientsTrustTheProxy(t *testing.T) {
 	need(t, "curl", "node", "git")
 	real := randomReal("ghp_", 36)
 	u := newUpstream(t, nil)
-	u.handler = gitServer(t, real)
+	u.handler = gitCloneHandler(t, real)
 	python := debianPython(t)
 	goClient := buildGoClient(t)
 	nodeModules := undiciPath(t)

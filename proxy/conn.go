@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +27,6 @@ type idleConn struct {
 
 	prefix  []byte      // read before Conn: bytes a previous holder read ahead
 	retired atomic.Bool // handed off: reads see EOF, Close leaves Conn open
-	paused  atomic.Bool // reads time out at once (see interruptReads)
 }
 
 func newIdleConn(c, raw net.Conn, idle time.Duration) *idleConn {
@@ -45,22 +43,8 @@ func (c *idleConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	_ = c.raw.SetReadDeadline(time.Now().Add(c.idle))
-	if c.paused.Load() {
-		return 0, os.ErrDeadlineExceeded
-	}
 	return c.Conn.Read(b)
 }
-
-// interruptReads makes a read blocked on c, and every read after it until
-// resumeReads, return a timeout at once. A timeout leaves a TLS connection
-// usable (crypto/tls keeps a partly read record), so the next holder reads
-// on where the interrupted reader stopped.
-func (c *idleConn) interruptReads() {
-	c.paused.Store(true)
-	_ = c.raw.SetReadDeadline(time.Unix(1, 0))
-}
-
-func (c *idleConn) resumeReads() { c.paused.Store(false) }
 
 func (c *idleConn) Write(b []byte) (int, error) {
 	if c.retired.Load() {

@@ -105,12 +105,11 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 		}
 	}()
 	defer res.Body.Close()
-	if ic, ok := conn.(*idleConn); ok && bodyRead(res.Request, rec) {
+	if bodyRead(res.Request, rec) {
 		// While the request body is still being read, the child is
-		// evidently there, and its reader is busy. The watcher is off the
-		// connection before the body closes and the connection changes
-		// hands (defers run last first).
-		defer watchChild(ic, brw.Reader, res.Body, p.recordOf(res))()
+		// evidently there, and the body's reader uses brw.Reader.
+		stop := watchChild(conn, brw.Reader, res.Body, p.recordOf(res))
+		defer stop()
 	}
 	chunked := res.Request.ProtoAtLeast(1, 1)
 	keep = keep && chunked
@@ -197,34 +196,32 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 
 // watchChild ends the upstream request as soon as the child goes away in
 // the middle of a stream: the upstream may be silent for minutes, and a
-// write to the child, which would notice, may never come. The child sends
-// nothing while it waits for an answer, so a read that ends means it closed
-// the connection; a read that returns data means it is there and sent its
-// next request already, which stays in r for whoever reads next. Read
-// timeouts are not an end: idleConn's idle timeout counts only writes then.
-// (A client that half-closes its side after the request would lose the
-// stream; HTTP clients do not do that.)
-//
-// stop returns once the watcher no longer reads the connection, so that
-// the connection can change hands.
-func watchChild(ic *idleConn, r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
+// write to the child, which would notice, may never come. It only peeks:
+// bytes the child sends (its next request, once the stream is over) stay
+// buffered for whoever reads the connection next. Read timeouts are not an
+// end: idleConn's idle timeout counts only writes then. stop returns once
+// the watcher has stopped reading, so the connection can be handed back to
+// martian with no second reader on it. (A client that half-closes its side
+// after the request would lose the stream; HTTP clients do not do that.)
+func watchChild(conn net.Conn, r *bufio.Reader, body io.Closer, rec *record) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
 		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
 			_, err := r.Peek(1)
 			var ne net.Error
 			switch {
 			case err == nil:
+				<-done // the child is there and talking: nothing to watch
 				return
 			case errors.As(err, &ne) && ne.Timeout():
-				select {
-				case <-done:
-					return
-				default:
-					continue
-				}
+				continue
 			}
 			select {
 			case <-done:
@@ -237,11 +234,22 @@ func watchChild(ic *idleConn, r *bufio.Reader, body io.Closer, rec *record) (sto
 			return
 		}
 	}()
+	raw := conn
+	if ic, ok := conn.(*idleConn); ok {
+		raw = ic.raw
+	}
 	return func() {
 		close(done)
-		ic.interruptReads()
-		<-exited
-		ic.resumeReads()
+		for {
+			// A past deadline ends a peek that is waiting on the child;
+			// a timed-out read leaves TLS and bufio state intact.
+			_ = raw.SetReadDeadline(time.Now())
+			select {
+			case <-exited:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
 	}
 }
 
