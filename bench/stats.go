@@ -38,14 +38,6 @@ func median(xs []float64) float64 {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func durationsMS(ds []time.Duration) []float64 {
-	out := make([]float64, len(ds))
-	for i, d := range ds {
-		out[i] = ms(d)
-	}
-	return out
-}
-
 const mib = 1 << 20
 
 func mibOf(b int64) float64 { return float64(b) / mib }
