@@ -7,8 +7,14 @@ import (
 	"sort"
 )
 
-// replaceChunk is how much a replacer reads from its source at a time.
-const replaceChunk = 32 << 10
+// replaceChunk is how much a replacer reads from its source at a time,
+// once a read has filled its first, smaller buffer (replaceFirst): most
+// bodies are far smaller than replaceChunk, and a buffer that size for
+// every response is garbage the collector pays for.
+const (
+	replaceChunk = 32 << 10
+	replaceFirst = 4 << 10
+)
 
 // pair is one replacement: every occurrence of from becomes to. id is the
 // caller's tag, given to the hook when the pair matches.
@@ -76,19 +82,20 @@ func (s *replaceSet) contains(b []byte) int {
 	return -1
 }
 
-// replaceString applies the set to a whole string.
+// replaceString applies the set to a whole string: the replacer's own
+// decision over all of v at once, as at the end of a stream (header values
+// and audit fields go through here on every request, so no stream buffer).
 func (s *replaceSet) replaceString(v string) string {
 	if s.empty() {
 		return v
 	}
-	out, err := io.ReadAll(s.reader(bytesReader(v), nil))
-	if err != nil {
+	r := &replacer{set: s, in: []byte(v), pos: make([]int, len(s.pairs))}
+	r.process(true)
+	if string(r.out) == v {
 		return v
 	}
-	return string(out)
+	return string(r.out)
 }
-
-func bytesReader(v string) io.Reader { return bytes.NewReader([]byte(v)) }
 
 // reader returns r with the set applied as the bytes stream through. hook,
 // when not nil, is called with a pair's id before its replacement is
@@ -117,6 +124,7 @@ type replacer struct {
 	err  error  // from src; io.EOF at the end
 	herr error  // from hook: ends the stream
 	pos  []int  // per pair: next match start in in, -1 none, -2 unknown
+	full bool   // the last read filled in: the next buffer is replaceChunk
 }
 
 func (r *replacer) Read(p []byte) (int, error) {
@@ -136,14 +144,18 @@ func (r *replacer) Read(p []byte) (int, error) {
 
 // fill reads once from the source and decides what it can.
 func (r *replacer) fill() {
-	if r.in == nil {
-		r.in = make([]byte, 0, replaceChunk+r.set.maxFrom)
+	switch {
+	case r.in == nil:
+		r.in = make([]byte, 0, replaceFirst+r.set.maxFrom)
 		r.pos = make([]int, len(r.set.pairs))
+	case r.full && cap(r.in) < replaceChunk+r.set.maxFrom:
+		r.in = append(make([]byte, 0, replaceChunk+r.set.maxFrom), r.in...)
 	}
 	r.out, r.off = r.out[:0], 0
 	held := len(r.in)
 	n, err := r.src.Read(r.in[held:cap(r.in)])
 	r.in = r.in[:held+n]
+	r.full = len(r.in) == cap(r.in)
 	if err != nil {
 		r.err = err
 	}
