@@ -290,7 +290,8 @@ func (c *client) download() error {
 	start := time.Now()
 	res, err := t.RoundTrip(c.request(ctx, "GET", c.url(c.spec.Known, "/download?size="+strconv.FormatInt(n, 10)), nil, 0))
 	if err != nil {
-		return err
+		// A proxy that buffers the whole body may send nothing in time.
+		return c.transferred("download", 0, time.Since(start), err)
 	}
 	defer res.Body.Close()
 	got, err := io.Copy(io.Discard, res.Body)
