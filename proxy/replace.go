@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strings"
 )
 
 // replaceChunk is how much a replacer reads from its source at a time,
@@ -30,6 +31,7 @@ type replaceSet struct {
 	pairs   []pair // longest from first, for the tie-break
 	maxFrom int
 	first   [256][]int // indexes into pairs by first byte of from
+	froms   []string   // pairs[i].from as a string, for replaceString
 	// sameLen is true when every to is as long as its from, so a body
 	// keeps its length.
 	sameLen bool
@@ -63,6 +65,7 @@ func newReplaceSet(pairs []pair) (*replaceSet, error) {
 	sort.SliceStable(s.pairs, func(i, j int) bool { return len(s.pairs[i].from) > len(s.pairs[j].from) })
 	for i, p := range s.pairs {
 		s.first[p.from[0]] = append(s.first[p.from[0]], i)
+		s.froms = append(s.froms, string(p.from))
 	}
 	return s, nil
 }
@@ -86,7 +89,7 @@ func (s *replaceSet) contains(b []byte) int {
 // decision over all of v at once, as at the end of a stream (header values
 // and audit fields go through here on every request, so no stream buffer).
 func (s *replaceSet) replaceString(v string) string {
-	if s.empty() {
+	if s.empty() || !s.touches(v) {
 		return v
 	}
 	r := &replacer{set: s, in: []byte(v), pos: make([]int, len(s.pairs))}
@@ -95,6 +98,29 @@ func (s *replaceSet) replaceString(v string) string {
 		return v
 	}
 	return string(r.out)
+}
+
+// touches reports whether the set may change v: a pair's from is in it,
+// or (with redactTail) v ends inside one. Most strings are neither, and
+// are returned as they are without a copy.
+func (s *replaceSet) touches(v string) bool {
+	for _, f := range s.froms {
+		if strings.Contains(v, f) {
+			return true
+		}
+	}
+	if !s.redactTail {
+		return false
+	}
+	for q := max(0, len(v)-s.maxFrom+1); q < len(v); q++ {
+		rest := v[q:]
+		for _, j := range s.first[v[q]] {
+			if f := s.froms[j]; len(f) > len(rest) && strings.HasPrefix(f, rest) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // reader returns r with the set applied as the bytes stream through. hook,
