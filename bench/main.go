@@ -65,6 +65,7 @@ type bench struct {
 	rootsDir string // holds only upCAFile, for SSL_CERT_DIR
 	// cloakExtraEnv is added to cloak's environment (--cloak-env).
 	cloakExtraEnv []string
+	keep          bool // keep dir (--keep)
 	squidCA       *authority
 	real          string // the bench secret, as the upstream expects it
 	dummy         string // what the client holds behind mitmproxy and squid
@@ -86,6 +87,7 @@ func orchestrate(args []string) error {
 	cloakBin := fs.String("cloak", "", "the cloak binary to measure (required)")
 	outDir := fs.String("out", "bench/results", "where to write results")
 	dur := fs.Duration("duration", 2*time.Second, "length of each load scenario")
+	keep := fs.Bool("keep", false, "keep the work directory (logs of cloak, the client and the peers) and say where it is")
 	var cloakEnv listFlag
 	fs.Var(&cloakEnv, "cloak-env", "add `NAME=VALUE` to cloak's environment (repeatable), e.g. GOGC=50 to try a setting")
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +135,7 @@ func orchestrate(args []string) error {
 		return err
 	}
 	b.cloakExtraEnv = cloakEnv
+	b.keep = *keep
 	defer b.close()
 
 	var order []string
@@ -246,6 +249,10 @@ func newBench(p plan, rounds int) (*bench, error) {
 
 func (b *bench) close() {
 	_ = b.up.Close()
+	if b.keep {
+		fmt.Fprintf(os.Stderr, "bench: work directory kept: %s\n", b.dir)
+		return
+	}
 	_ = os.RemoveAll(b.dir)
 }
 
