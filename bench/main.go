@@ -361,18 +361,25 @@ func writeResults(dir string, r result, names []string) error {
 		return err
 	}
 	stamp := strings.NewReplacer(":", "", "-", "").Replace(r.Date)
+	kind := "bench"
+	latest := "latest"
+	if r.Smoke {
+		// A smoke run checks that things work; it does not replace the
+		// figures of the last full run.
+		kind, latest = "smoke", "latest-smoke"
+	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "Measured %s on %s (%s cores), %d round(s), `%s`.\n\n", r.Date, r.Machine["cpu"], r.Machine["cores"], r.Rounds, r.Command)
 	writeTable(&md, names, r.Table)
 	for name, body := range map[string][]byte{
-		"bench-" + stamp + ".json": data, "latest.json": data,
-		"latest.md": []byte(md.String()),
+		kind + "-" + stamp + ".json": data, latest + ".json": data,
+		latest + ".md": []byte(md.String()),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "bench: results in %s (latest.json, latest.md)\n", dir)
+	fmt.Fprintf(os.Stderr, "bench: results in %s (%s.json, %s.md)\n", dir, latest, latest)
 	return nil
 }
 
