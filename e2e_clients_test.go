@@ -6,6 +6,7 @@ package main
 // must still trust the roots it trusted before, here --upstream-ca).
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"os"
@@ -284,5 +285,40 @@ func TestNodeBuiltInFetchGoesThroughTheProxyOrNowhere(t *testing.T) {
 		}
 	default:
 		t.Fatalf("fetch neither used the proxy nor failed on name lookup: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// Claude Code sends its next request on the connection its last streamed
+// answer came on. curl does the same with several URLs: every request after
+// a stream must be answered, on the same connection.
+func TestConnectionIsReusedAfterAStream(t *testing.T) {
+	need(t, "curl")
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "event: e\ndata: %d\n\n", i)
+			w.(http.Flusher).Flush()
+		}
+	})
+	s, real := anthropicSession(t, u)
+	const n = 10
+	args := `curl -sS --max-time 20 -H "x-api-key: $ANTHROPIC_API_KEY"`
+	for i := range n {
+		args += fmt.Sprintf(` -d '{}' https://api.anthropic.com/v1/messages?i=%d`, i)
+	}
+	r := s.run(nil, "sh", "-c", args+` -w 'connects=%{num_connects} status=%{http_code}\n'`)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if got := strings.Count(r.stdout, "status=200"); got != n {
+		t.Errorf("%d of %d requests answered:\n%s", got, n, r.stdout)
+	}
+	if got := strings.Count(r.stdout, "connects=0"); got != n-1 {
+		t.Errorf("curl opened a new connection for %d of %d follow-up requests", n-1-got, n-1)
+	}
+	for _, q := range u.requests() {
+		if q.Header.Get("X-Api-Key") != real {
+			t.Errorf("%s did not get the real key", q.URI)
+		}
 	}
 }

@@ -414,6 +414,9 @@ func TestUnwritableAuditLogStopsBeforeTheChild(t *testing.T) {
 				!strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "--audit-log") {
 				t.Errorf("exit %d stderr %q, want exit 1 and an audit log error saying %q", r.code, r.stderr, tc.want)
 			}
+			if strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("stderr %q, want the one error line", r.stderr)
+			}
 			if _, err := os.Stat(marker); err == nil {
 				t.Error("the child ran with the audit log off")
 			}

@@ -72,23 +72,23 @@ func TestCurlSwapsQueryBodyAndBasic(t *testing.T) {
 	}
 }
 
-// gitServer is git's smart HTTP protocol over TLS (git http-backend under
+// basicGitServer is git's smart HTTP protocol over TLS (git http-backend under
 // net/http/cgi), demanding Basic credentials with the real token, and
 // recording every credential it was offered.
-type gitServer struct {
+type basicGitServer struct {
 	root    string
 	mu      sync.Mutex
 	offered []string // decoded Basic credentials, as sent
 }
 
-func newGitServer(t *testing.T, token string) (*gitServer, *upstream) {
+func newBasicGitServer(t *testing.T, token string) (*basicGitServer, *upstream) {
 	t.Helper()
 	need(t, "git")
 	backend, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gitServer{root: t.TempDir()}
+	g := &basicGitServer{root: t.TempDir()}
 	bare := filepath.Join(g.root, "o", "r.git")
 	seed := filepath.Join(t.TempDir(), "seed")
 	for _, args := range [][]string{
@@ -136,7 +136,7 @@ func newGitServer(t *testing.T, token string) (*gitServer, *upstream) {
 // sees the dummy.
 func TestGitCloneAndPushOverHTTPS(t *testing.T) {
 	token := randomReal("ghp_", 36)
-	g, u := newGitServer(t, token)
+	g, u := newBasicGitServer(t, token)
 	s := newSession(t, u, map[string]string{"GITHUB_TOKEN": token})
 	s.extraEnv = []string{"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1"}
 	r := s.run([]string{"--resolve", "github.com:443:127.0.0.1:" + u.port()}, "sh", "-c", `

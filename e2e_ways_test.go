@@ -365,3 +365,31 @@ func TestKeyLeftInTheParentShellIsWarnedAbout(t *testing.T) {
 		}
 	}
 }
+
+// claude started by a nested cloak run still gets cloak's --settings, with
+// the outer session's proxy and dummy: a settings file must not win there
+// either.
+func TestNestedClaudeGetsTheOuterSessionsSettings(t *testing.T) {
+	s, real := anthropicSession(t, nil)
+	bin := fakeClaudeBin(t)
+	s.extraEnv = []string{"PATH=" + bin + ":" + os.Getenv("PATH")}
+	r := s.run(nil, "sh", "-c", `echo "proxy=$https_proxy"; cloak run -- claude "two words" ""`)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	first, rest, _ := strings.Cut(r.stdout, "\n")
+	proxy := strings.TrimPrefix(first, "proxy=")
+	checkFakeClaude(t, rest, real, []string{"two words", ""})
+	_, js, _ := strings.Cut(rest, "\n[")
+	js, _, _ = strings.Cut(js, "]\n")
+	var doc struct{ Env map[string]string }
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatalf("--settings: %v", err)
+	}
+	if doc.Env["https_proxy"] != proxy || !strings.HasPrefix(doc.Env["ANTHROPIC_API_KEY"], "sk-ant-api03-") || doc.Env["ANTHROPIC_API_KEY"] == real {
+		t.Errorf("claude's --settings do not carry the outer session's proxy and dummy: %v", doc.Env)
+	}
+	if !strings.Contains(r.stderr, "cloak: info: already inside cloak session ") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+}

@@ -42,7 +42,7 @@ func fail(stderr io.Writer, err error) int {
 	case errors.As(err, &ee):
 		return ee.Code
 	case errors.Is(err, launcher.ErrUsage), errors.As(err, new(usageErr)):
-		fmt.Fprintln(stderr, "cloak: hint: see 'cloak run --help'")
+		fmt.Fprintln(stderr, "cloak: hint: see 'cloak COMMAND --help'")
 		return 2
 	}
 	return 1
@@ -55,7 +55,7 @@ func newApp(stdout, stderr io.Writer, code *int) *cli.App {
 	return &cli.App{
 		Name:      "cloak",
 		Usage:     "run an AI coding agent without handing it your real secrets",
-		UsageText: "cloak run [flags] -- COMMAND [ARGS...]\n   cloak shell-init bash|zsh|fish\n   cloak doctor\n   cloak version",
+		UsageText: "cloak run [flags] -- COMMAND [ARGS...]\n   cloak policy show|explain\n   cloak audit [--follow]\n   cloak shell-init bash|zsh|fish\n   cloak doctor\n   cloak version",
 		Description: "cloak reads your secrets (.env, or --from-env), gives the command dummy values\n" +
 			"in their place, and runs it behind a proxy inside cloak that swaps each dummy\n" +
 			"for the real value only on HTTPS requests to the hosts that secret is bound to.\n\n" +
@@ -68,6 +68,8 @@ func newApp(stdout, stderr io.Writer, code *int) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(code),
+			policyCommand(),
+			auditCommand(),
 			shellInitCommand(),
 			doctorCommand(code),
 			{
@@ -82,48 +84,128 @@ func newApp(stdout, stderr io.Writer, code *int) *cli.App {
 	}
 }
 
+// inputFlags say where secrets and policy come from: the same for a run
+// and for `cloak policy`, so that policy show and explain describe the run.
+func inputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "env-file", Usage: "read secrets from `PATH` (repeatable; later files win)", EnvVars: []string{"CLOAK_ENV_FILE"}},
+		&cli.StringSliceFlag{Name: "from-env", Usage: "take secret `NAME` from cloak's own environment (repeatable; for CI)", EnvVars: []string{"CLOAK_FROM_ENV"}},
+		&cli.StringFlag{Name: "policy", Usage: "read the policy from `FILE` (default: policy.toml in cloak's config dir)", EnvVars: []string{"CLOAK_POLICY"}},
+		&cli.StringSliceFlag{Name: "bind", Usage: "let secret NAME go to these hosts: `NAME=HOST[,HOST...]` (repeatable; *.example.com allowed)"},
+		&cli.BoolFlag{Name: "inspect-all", Usage: "decrypt and log every HTTPS host, not only bound ones"},
+	}
+}
+
+func inputOptions(c *cli.Context) launcher.Options {
+	return launcher.Options{
+		EnvFiles:   c.StringSlice("env-file"),
+		FromEnv:    c.StringSlice("from-env"),
+		Policy:     c.String("policy"),
+		Binds:      c.StringSlice("bind"),
+		InspectAll: c.Bool("inspect-all"),
+		Stdout:     c.App.Writer,
+		Stderr:     c.App.ErrWriter,
+	}
+}
+
 func runCommand(code *int) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run COMMAND with dummy secrets behind cloak's proxy",
 		UsageText: "cloak run [flags] -- COMMAND [ARGS...]",
 		Description: "Secrets come from --env-file (default: secrets.env in cloak's config dir and\n" +
-			".env here, when they exist) and --from-env. Built-in bindings send\n" +
-			"ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN and CLAUDE_CODE_OAUTH_TOKEN to\n" +
-			"api.anthropic.com, OPENAI_API_KEY to api.openai.com, GITHUB_TOKEN and GH_TOKEN\n" +
-			"to api.github.com; --bind adds or overrides. cloak exits with the command's status.",
+			".env here, when they exist) and --from-env. Built-in presets bind well-known\n" +
+			"names (ANTHROPIC_API_KEY, OPENAI_API_KEY, GITHUB_TOKEN, ...); the policy file\n" +
+			"and --bind add or replace bindings, and .cloak.toml here may only narrow them.\n" +
+			"See 'cloak policy show'. cloak exits with the command's status.",
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageErr{err}
 		},
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "env-file", Usage: "read secrets from `PATH` (repeatable; later files win)", EnvVars: []string{"CLOAK_ENV_FILE"}},
-			&cli.StringSliceFlag{Name: "from-env", Usage: "take secret `NAME` from cloak's own environment (repeatable; for CI)", EnvVars: []string{"CLOAK_FROM_ENV"}},
-			&cli.StringSliceFlag{Name: "bind", Usage: "let secret NAME go to these hosts: `NAME=HOST[,HOST...]` (repeatable; *.example.com allowed)"},
+		Flags: append(inputFlags(),
 			&cli.StringSliceFlag{Name: "resolve", Usage: "connect to ADDR for HOST:PORT, like curl: `HOST:PORT:ADDR[:PORT2]` (repeatable)"},
 			&cli.StringSliceFlag{Name: "upstream-ca", Usage: "also trust the roots in PEM `FILE` for upstream servers (repeatable)", EnvVars: []string{"CLOAK_UPSTREAM_CA"}},
 			&cli.StringFlag{Name: "audit-log", Usage: "append the audit log to `PATH` (default: audit.log in cloak's state dir)", EnvVars: []string{"CLOAK_AUDIT_LOG"}},
-			&cli.BoolFlag{Name: "inspect-all", Usage: "decrypt and log every HTTPS host, not only bound ones"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what cloak set up before the command starts, and a summary after"},
-		},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what cloak set up before the command starts, and a full summary after"},
+		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usageErr{errors.New("no command given (cloak run [flags] -- COMMAND [ARGS...])")}
 			}
-			status, err := launcher.Run(launcher.Options{
-				Command:    c.Args().Slice(),
-				EnvFiles:   c.StringSlice("env-file"),
-				FromEnv:    c.StringSlice("from-env"),
-				Binds:      c.StringSlice("bind"),
-				Resolve:    c.StringSlice("resolve"),
-				UpstreamCA: c.StringSlice("upstream-ca"),
-				AuditLog:   c.String("audit-log"),
-				InspectAll: c.Bool("inspect-all"),
-				Verbose:    c.Bool("verbose"),
-				Stdout:     c.App.Writer,
-				Stderr:     c.App.ErrWriter,
-			})
+			o := inputOptions(c)
+			o.Command = c.Args().Slice()
+			o.Resolve = c.StringSlice("resolve")
+			o.UpstreamCA = c.StringSlice("upstream-ca")
+			o.AuditLog = c.String("audit-log")
+			o.Verbose = c.Bool("verbose")
+			status, err := launcher.Run(o)
 			*code = status
 			return err
+		},
+	}
+}
+
+func policyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "policy",
+		Usage: "show the policy a run here would use, or explain it for one request",
+		Subcommands: []*cli.Command{
+			{
+				Name:         "show",
+				Usage:        "print the effective policy, with where each line came from",
+				UsageText:    "cloak policy show [flags]",
+				Flags:        inputFlags(),
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageErr{err} },
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return usageErr{fmt.Errorf("unexpected argument %q", c.Args().First())}
+					}
+					return launcher.ShowPolicy(inputOptions(c))
+				},
+			},
+			{
+				Name:         "explain",
+				Usage:        "say what cloak would do with a request: which secrets it injects where, or why it refuses",
+				UsageText:    "cloak policy explain [flags] METHOD URL\n   e.g. cloak policy explain POST https://api.anthropic.com/v1/messages",
+				Flags:        inputFlags(),
+				OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageErr{err} },
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 2 {
+						return usageErr{errors.New("want METHOD URL (e.g. cloak policy explain GET https://api.example.com/)")}
+					}
+					return launcher.ExplainPolicy(inputOptions(c), c.Args().Get(0), c.Args().Get(1))
+				},
+			},
+		},
+	}
+}
+
+func auditCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "audit",
+		Usage:     "show the audit log: every request, refusal and alert",
+		UsageText: "cloak audit [--follow] [--alerts] [--session ID] [--json]",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep showing lines as sessions add them"},
+			&cli.BoolFlag{Name: "alerts", Usage: "only alerts: dummies sent where they may not go, domain fronting"},
+			&cli.StringFlag{Name: "session", Usage: "only the session `ID` (a prefix will do)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the matching lines as logged, one JSON object each"},
+			&cli.StringFlag{Name: "audit-log", Usage: "read the log at `PATH` (default: audit.log in cloak's state dir)", EnvVars: []string{"CLOAK_AUDIT_LOG"}},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageErr{err} },
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErr{fmt.Errorf("unexpected argument %q", c.Args().First())}
+			}
+			return launcher.Audit(launcher.AuditOptions{
+				Path:    c.String("audit-log"),
+				Follow:  c.Bool("follow"),
+				Alerts:  c.Bool("alerts"),
+				Session: c.String("session"),
+				JSON:    c.Bool("json"),
+				Color:   launcher.UseColor(c.App.Writer),
+				Out:     c.App.Writer,
+				Context: c.Context,
+			})
 		},
 	}
 }

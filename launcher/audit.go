@@ -24,6 +24,8 @@ type auditLog struct {
 	reason error // the first failed write
 }
 
+var quietZerolog sync.Once
+
 // openAudit opens the log and writes nothing yet; a log that cannot be
 // opened stops the run: the child never runs with the audit log off.
 func openAudit(path string) (*auditLog, error) {
@@ -36,7 +38,8 @@ func openAudit(path string) (*auditLog, error) {
 	}
 	// zerolog reports a failed write on stderr, which is the child's
 	// terminal; auditLog counts failures itself and cloak reports them.
-	zerolog.ErrorHandler = func(error) {}
+	// The handler is a global: set it once, whoever opens a log.
+	quietZerolog.Do(func() { zerolog.ErrorHandler = func(error) {} })
 	a := &auditLog{f: f}
 	a.log = zerolog.New(a)
 	return a, nil

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cloak-dev/cloak/proxy"
 	"github.com/cloak-dev/cloak/scrub"
 )
 
@@ -161,7 +162,7 @@ func (d *doctor) secrets(o DoctorOptions) []scrub.Secret {
 		have[s.name] = true
 	}
 	var exposed []string
-	for name := range presets {
+	for name := range autoPresets {
 		if v, ok := lookup(o.Environ, name); ok && v != "" && !have[name] {
 			exposed = append(exposed, name)
 		}
@@ -173,9 +174,19 @@ func (d *doctor) secrets(o DoctorOptions) []scrub.Secret {
 	if len(loaded) == 0 {
 		d.line("warning", "no secrets found: cloak would protect nothing (put them in "+tildePath(filepath.Join(cfg, "secrets.env"), home)+")")
 	}
-	ruleMap, err := rules(loaded, nil)
+	var protected []secret
+	for _, s := range loaded {
+		if !s.isPlain() {
+			protected = append(protected, s)
+		}
+	}
+	user, explicit := userPolicyFile("")
+	ruleMap := map[string][]proxy.Rule{}
+	pol, err := loadPolicy(policySources{userFile: user, userExplicit: explicit, project: filepath.Join(o.Dir, projectPolicy)}, protected)
 	if err != nil {
 		d.line("problem", err.Error())
+	} else {
+		ruleMap = pol.rules()
 	}
 	var out []scrub.Secret
 	for _, s := range loaded {
@@ -185,7 +196,7 @@ func (d *doctor) secrets(o DoctorOptions) []scrub.Secret {
 		if rs := ruleMap[s.name]; len(rs) > 0 {
 			d.line("info", fmt.Sprintf("%s goes only to %s", s.name, describe(rs)))
 		} else {
-			d.line("warning", fmt.Sprintf("%s has no built-in binding: the child gets a dummy that is never swapped unless you add --bind %s=HOST", s.name, s.name))
+			d.line("warning", fmt.Sprintf("%s has no binding: the child gets a dummy that is never swapped unless you bind it in the policy file or with --bind %s=HOST", s.name, s.name))
 		}
 		dummy, err := scrub.Dummy(s.real, "")
 		if err == nil {

@@ -3,6 +3,8 @@ package launcher
 import (
 	"strings"
 	"testing"
+
+	"github.com/cloak-dev/cloak/proxy"
 )
 
 func TestParseResolve(t *testing.T) {
@@ -36,6 +38,13 @@ func TestParseResolve(t *testing.T) {
 
 func TestRulesPresetsAndBinds(t *testing.T) {
 	loaded := []secret{{name: "ANTHROPIC_API_KEY"}, {name: "MY_TOKEN"}, {name: "GITHUB_TOKEN"}}
+	rules := func(loaded []secret, binds []string) (map[string][]proxy.Rule, error) {
+		pol, err := loadPolicy(policySources{binds: binds}, loaded)
+		if err != nil {
+			return nil, err
+		}
+		return pol.rules(), nil
+	}
 	r, err := rules(loaded, []string{"MY_TOKEN=api.example.test,*.example.org", "GITHUB_TOKEN=ghe.example.test"})
 	if err != nil {
 		t.Fatal(err)

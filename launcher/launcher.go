@@ -53,6 +53,8 @@ type Options struct {
 	EnvFiles   []string // secrets files; none: the defaults (see defaultSources)
 	FromEnv    []string // secrets taken from cloak's own environment
 	Binds      []string // NAME=HOST[,HOST...]
+	Policy     string   // the user's policy file; default: policy.toml in the config dir
+	ProjectDir string   // where .cloak.toml is read from; default: the working directory
 	Resolve    []string // HOST:PORT:ADDR[:PORT2]
 	UpstreamCA []string // PEM files of extra roots for upstreams
 	AuditLog   string   // default: audit.log in the state dir
@@ -98,30 +100,18 @@ func Run(o Options) (int, error) {
 	}
 
 	// Inputs, all checked before anything starts.
-	sources, err := o.sources()
+	in, err := o.load(warn)
 	if err != nil {
-		return 1, err
-	}
-	fileSecrets, err := loadFiles(sources, warn)
-	if err != nil {
-		return 1, err
-	}
-	envSecrets, err := fromEnv(o.FromEnv, func(k string) (string, bool) { return lookup(o.Environ, k) })
-	if err != nil {
-		return 2, usage(err)
-	}
-	loaded := merge(fileSecrets, envSecrets)
-	var protected, plain []secret
-	for _, s := range loaded {
-		if s.isPlain() {
-			plain = append(plain, s)
-		} else {
-			protected = append(protected, s)
+		if errors.Is(err, ErrUsage) {
+			return 2, err
 		}
+		return 1, err
 	}
-	ruleMap, err := rules(protected, o.Binds)
-	if err != nil {
-		return 2, usage(err)
+	protected, plain, ruleMap := in.protected, in.plain, in.pol.rules()
+	for _, f := range []string{in.pol.userFile, in.pol.project} {
+		if f != "" {
+			info("policy file: " + f)
+		}
 	}
 	resolve, err := parseResolves(o.Resolve)
 	if err != nil {
@@ -184,12 +174,14 @@ func Run(o Options) (int, error) {
 		return 1, err
 	}
 
+	pp := in.pol.proxyPolicy()
 	px, err := proxy.New(proxy.Config{
 		Secrets:       proxySecrets(secrets, ruleMap),
 		Leaf:          authority.Leaf,
 		UpstreamRoots: roots,
 		Resolve:       resolve,
-		InspectAll:    o.InspectAll,
+		InspectAll:    pp.InspectAll,
+		Egress:        pp.Egress,
 		Audit:         audit,
 		Session:       session,
 	})
@@ -223,7 +215,7 @@ func Run(o Options) (int, error) {
 	}
 	_ = px.Close()
 	_ = audit.event(session, "end", map[string]string{"exit": fmt.Sprint(code)})
-	report(px.Summary(), auditPath, o.Verbose, say)
+	report(px.Summary(), session, auditPath, o.AuditLog == "", o.Verbose, say)
 	if lost, why := audit.failures(); lost > 0 {
 		warn(fmt.Sprintf("%d audit line(s) could not be written to %s: %v", lost, auditPath, pathErr(why)))
 	}
@@ -260,6 +252,51 @@ func (o *Options) sources() ([]source, error) {
 		out = append(out, source{path: filepath.Join(d, "secrets.env")})
 	}
 	return append(out, source{path: ".env"}), nil
+}
+
+// inputs are a run's checked inputs.
+type inputs struct {
+	protected []secret // secrets: the child gets dummies
+	plain     []secret // values too short to be secrets, passed as they are
+	pol       *policy
+}
+
+// load reads the secrets and the policy, checking everything before
+// anything runs. Errors in how cloak was called are usage errors.
+func (o *Options) load(warn func(string)) (inputs, error) {
+	var in inputs
+	sources, err := o.sources()
+	if err != nil {
+		return in, err
+	}
+	fileSecrets, err := loadFiles(sources, warn)
+	if err != nil {
+		return in, err
+	}
+	envSecrets, err := fromEnv(o.FromEnv, func(k string) (string, bool) { return lookup(o.Environ, k) })
+	if err != nil {
+		return in, usage(err)
+	}
+	for _, s := range merge(fileSecrets, envSecrets) {
+		if s.isPlain() {
+			in.plain = append(in.plain, s)
+		} else {
+			in.protected = append(in.protected, s)
+		}
+	}
+	user, explicit := userPolicyFile(o.Policy)
+	dir := o.ProjectDir
+	if dir == "" {
+		dir = "."
+	}
+	in.pol, err = loadPolicy(policySources{
+		userFile:     user,
+		userExplicit: explicit,
+		project:      filepath.Join(dir, projectPolicy),
+		binds:        o.Binds,
+		inspectAll:   o.InspectAll,
+	}, in.protected)
+	return in, err
 }
 
 // proxySecrets joins dummies and rules into what the proxy needs.
@@ -336,15 +373,4 @@ func newSessionID() (string, error) {
 		return "", fmt.Errorf("making a session id: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// report prints, after the child is gone, what the proxy refused: one line,
-// or the full count with -v.
-func report(s proxy.Summary, auditPath string, verbose bool, say func(kind, msg string)) {
-	if verbose {
-		say("info", fmt.Sprintf("%d requests, %d refused (audit log: %s)", s.Requests, s.Refused, auditPath))
-	}
-	if s.Refused > 0 {
-		say("warning", fmt.Sprintf("refused %d request(s); first: %s (see %s)", s.Refused, s.First, auditPath))
-	}
 }

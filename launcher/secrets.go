@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -48,11 +47,15 @@ func loadFiles(files []source, warn func(string)) ([]secret, error) {
 			return nil, err
 		}
 		for name, val := range vars {
-			line := lineOf(data, name)
-			src := fmt.Sprintf("%s line %d", f.path, line)
+			src := f.path
+			if line := lineOf(data, name); line > 0 {
+				src = fmt.Sprintf("%s line %d", f.path, line)
+			}
 			switch {
-			case !validName.MatchString(name):
-				return nil, fmt.Errorf("%s: %q is not a variable name (letters, digits and _, not starting with a digit)", src, name)
+			case !validName(name):
+				// The name is not shown: godotenv takes any byte that
+				// reads as a letter, so it may be anything.
+				return nil, fmt.Errorf("%s: not a variable name (letters, digits and _, not starting with a digit)", src)
 			case val == "":
 				return nil, fmt.Errorf("%s: %s is empty (give it a value or remove the line)", src, name)
 			case len(val) < scrub.MinLen:
@@ -91,20 +94,63 @@ func badLine(data []byte) int {
 	return 1
 }
 
-// validName is what a shell accepts as a variable name; godotenv also
-// takes dots and spaces, which no child could read back.
-var validName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// lineOf finds the last line that assigns name (godotenv keeps the last).
+// lineOf finds the last line that assigns name (godotenv keeps the last),
+// for messages. It reads lines the way godotenv does: a lone CR ends a line
+// too, then optional "export", the name, and "=" or ":". godotenv also
+// starts a statement right after a closing quote, mid-line; failing a match
+// at a line's start, the last line with the name and "=" or ":" anywhere
+// is taken. 0 means not found.
 func lineOf(data []byte, name string) int {
-	re := regexp.MustCompile(`^\s*(export\s+)?` + strings.ReplaceAll(regexp.QuoteMeta(name), " ", `\s+`) + `\s*[=:]`)
-	last := 0
-	for i, l := range strings.Split(string(data), "\n") {
-		if re.MatchString(l) {
+	if name == "" {
+		return 0
+	}
+	text := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\r", "\n")
+	lines := strings.Split(text, "\n")
+	assigns := func(l string) bool {
+		rest := strings.TrimLeft(l, " \t")
+		return strings.HasPrefix(rest, "=") || strings.HasPrefix(rest, ":")
+	}
+	last, anywhere := 0, 0
+	for i, l := range lines {
+		for j := strings.Index(l, name); j >= 0 && anywhere != i+1; {
+			if assigns(l[j+len(name):]) {
+				anywhere = i + 1
+				break
+			}
+			k := strings.Index(l[j+1:], name)
+			if k < 0 {
+				break
+			}
+			j += 1 + k
+		}
+		l = strings.TrimLeft(l, " \t\v\f")
+		if rest, ok := strings.CutPrefix(l, "export"); ok && rest != strings.TrimLeft(rest, " \t") {
+			l = strings.TrimLeft(rest, " \t")
+		}
+		if rest, ok := strings.CutPrefix(l, name); ok && assigns(rest) {
 			last = i + 1
 		}
 	}
+	if last == 0 {
+		return anywhere
+	}
 	return last
+}
+
+// validName is what a shell accepts as a variable name; godotenv also
+// takes dots, spaces and any byte that reads as a letter, which no child
+// could read back.
+func validName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case i > 0 && c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return name != ""
 }
 
 // fromEnv takes secrets from cloak's own environment, for CI jobs where

@@ -77,6 +77,8 @@ func (p *Proxy) newRecord(req *http.Request) *record {
 // refuse marks the record as refused with a status (0 when no HTTP answer
 // can be given, e.g. a failed handshake).
 func (r *record) refuse(status int, decision, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.status, r.decision, r.reason = status, decision, reason
 }
 

@@ -45,7 +45,7 @@ func (p *Proxy) prepareBody(req *http.Request, rec *record, inTunnel bool, host 
 		return nil
 	}
 	set := p.secrets()
-	detect := p.policy.boundName(host) == "" && !set.dummies.empty()
+	detect := !p.policy.bodyKeepsDummies(host) && !set.dummies.empty()
 	var pairs []pair
 	if inTunnel && !detect {
 		enc := bodyForm(req.Header.Get("Content-Type"))

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -313,5 +314,42 @@ func TestChildDisconnectMidStreamCancelsUpstream(t *testing.T) {
 			}
 			w.assertBackTo(base, c)
 		})
+	}
+}
+
+// TestConnectionIdleAfterStreamIsClosed: after a streamed response the
+// child's connection carries its next request, and once it is idle for the
+// idle timeout the proxy closes it, as it does any idle connection.
+func TestConnectionIdleAfterStreamIsClosed(t *testing.T) {
+	w := newWorld(t, func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			rw.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(rw, "data: one\n\n")
+			rw.(http.Flusher).Flush()
+			io.WriteString(rw, "data: two\n\n")
+			return
+		}
+		io.WriteString(rw, "fine\n")
+	}, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
+	c, br, res := w.rawConnect("api.anthropic.com:443", w.proxyAuth())
+	if res.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", res.StatusCode)
+	}
+	tc := tls.Client(&prefixConn{Conn: c, r: br}, &tls.Config{ServerName: "api.anthropic.com", RootCAs: w.proxyCA.pool()})
+	tr := bufio.NewReader(tc)
+	for _, path := range []string{"/ok", "/stream"} {
+		io.WriteString(tc, "GET "+path+" HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: "+dummyKey+"\r\n\r\n")
+		res, err := http.ReadResponse(tr, nil)
+		if err != nil {
+			t.Fatalf("%s on the same connection: %v", path, err)
+		}
+		body, err := io.ReadAll(res.Body)
+		if err != nil || res.StatusCode != 200 || len(body) == 0 {
+			t.Fatalf("%s: %d %q %v", path, res.StatusCode, body, err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := tr.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle connection after a stream not closed by the proxy: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -37,15 +38,17 @@ func NormalizeHost(host string) (string, error) {
 	if ip := net.ParseIP(h); ip != nil {
 		return ip.String(), nil
 	}
-	if strings.ContainsAny(h, "[]:/\\@ %\t\r\n") {
-		return "", fmt.Errorf("%w: %q", ErrBadHost, host)
+	// Invalid UTF-8 would reach IDNA as U+FFFD and come out as a punycode
+	// name that no longer reads back.
+	if !utf8.ValidString(h) || strings.ContainsAny(h, "[]:/\\@ %\t\r\n") {
+		return "", fmt.Errorf("%w: %q", ErrBadHost, quoteBytes(host))
 	}
 	a, err := hostProfile.ToASCII(h)
 	if err != nil {
 		return "", fmt.Errorf("%w: %q: %v", ErrBadHost, host, err)
 	}
 	a = strings.ToLower(a)
-	if a == "" || strings.HasSuffix(a, ".") || strings.Contains(a, "..") || !hostChars(a) {
+	if a == "" || strings.HasPrefix(a, ".") || strings.HasSuffix(a, ".") || strings.Contains(a, "..") || !hostChars(a) {
 		return "", fmt.Errorf("%w: %q", ErrBadHost, quoteBytes(host))
 	}
 	return a, nil

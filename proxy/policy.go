@@ -204,17 +204,26 @@ func (v Verdict) Places(name string) (places []string, anywhere bool) {
 
 // Outcome is the decision the proxy records for this request when the
 // dummy of the named secret sits at place (name "" for a request that holds
-// no dummy): denied-host, passed-through, allowed or tripwire.
+// no dummy): denied-host, passed-through, allowed or tripwire. An allowed
+// dummy is swapped when May says so, and otherwise forwarded as it is.
 func (v Verdict) Outcome(name, place string) string {
 	switch v.Decision {
 	case decisionDeniedHost, decisionPassedThrough:
 		return v.Decision
 	}
-	if name == "" || v.May(name, place) {
+	if name == "" || v.May(name, place) || place == "body" && v.BodyKeepsDummies() {
 		return decisionAllowed
 	}
 	return decisionTripwire
 }
+
+// BodyKeepsDummies reports whether a dummy in this request's body that may
+// not be swapped there goes on as it is rather than tripping: so it does
+// on a host a secret is bound to, whose request body (a model's context)
+// legitimately carries what the agent printed (see prepareBody).
+func (v Verdict) BodyKeepsDummies() bool { return v.pol.bodyKeepsDummies(v.Host) }
+
+func (pol *Policy) bodyKeepsDummies(host string) bool { return pol.boundName(host) != "" }
 
 func (pol *Policy) secret(name string) *Secret {
 	for i := range pol.Secrets {

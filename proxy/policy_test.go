@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -116,7 +117,7 @@ func TestExplainMatchesProxy(t *testing.T) {
 		method     string
 		url        string
 		secret     string // whose dummy the request carries ("" none)
-		place      string // header:NAME or query:NAME
+		place      string // header:NAME, query:NAME, body or basic-auth
 		want       string
 	}{
 		{"messages", open, false, "POST", "https://api.anthropic.com/v1/messages?beta=true", "ANTHROPIC_API_KEY", "header:x-api-key", "allowed"},
@@ -149,16 +150,29 @@ func TestExplainMatchesProxy(t *testing.T) {
 		{"closed: deny beats binding", closedNoGH, false, "GET", "https://api.github.com/user", "GITHUB_TOKEN", "header:authorization", "denied-host"},
 		{"inspect all: clean", open, true, "GET", "https://unbound.test/x", "", "", "allowed"},
 		{"inspect all: dummy", open, true, "GET", "https://unbound.test/x", "ANTHROPIC_API_KEY", "header:x-api-key", "tripwire"},
+		{"inspect all: dummy in body", open, true, "POST", "https://unbound.test/x", "ANTHROPIC_API_KEY", "body", "tripwire"},
+		{"model API body keeps dummies", open, false, "POST", "https://api.anthropic.com/v1/messages", "ANTHROPIC_API_KEY", "body", "allowed"},
+		{"plain http body", open, false, "POST", "http://plain.test/", "ANTHROPIC_API_KEY", "body", "tripwire"},
+		{"query place", open, false, "GET", "https://svc.test/api/x?page=1", "MY_TOKEN", "query:key", "allowed"},
+		{"other query key", open, false, "GET", "https://svc.test/api/x", "MY_TOKEN", "query:token", "tripwire"},
+		{"body place", open, false, "POST", "https://svc.test/api/x", "MY_TOKEN", "body", "allowed"},
+		{"basic-auth place", open, false, "GET", "https://svc.test/api/x", "MY_TOKEN", "basic-auth", "allowed"},
+		{"basic-auth off path", open, false, "GET", "https://svc.test/other", "MY_TOKEN", "basic-auth", "tripwire"},
+		{"header not a place", open, false, "GET", "https://svc.test/api/x", "MY_TOKEN", "header:authorization", "tripwire"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := newAuditLines()
 			w := newWorld(t, nil, func(c *Config) {
 				c.Secrets[0].Rules = anthropicRules(t)
+				svc, _ := ParseHostPattern("svc.test")
+				c.Secrets = append(c.Secrets, Secret{Name: "MY_TOKEN", Dummy: dummyMine, Real: realMine, Rules: []Rule{{
+					Hosts: []HostPattern{svc}, Paths: []string{"/api/*"}, Places: []string{"query:key", "body", "basic-auth"},
+				}}})
 				c.Egress = tc.egress
 				c.InspectAll = tc.inspectAll
 				c.Audit = log
 				addr := c.Resolve["unbound.test:443"]
-				for _, h := range []string{"x.evil.test:443", "allowed.test:443", "api.github.com:8443", "unbound.test:443"} {
+				for _, h := range []string{"x.evil.test:443", "allowed.test:443", "api.github.com:8443", "unbound.test:443", "svc.test:443"} {
 					c.Resolve[h] = addr
 				}
 				c.Resolve["x.evil.test:80"] = c.Resolve["plain.test:80"]
@@ -172,7 +186,7 @@ func TestExplainMatchesProxy(t *testing.T) {
 			explained := v.Outcome(tc.secret, tc.place)
 
 			// What the proxy does.
-			did := w.decide(t, log, tc.method, tc.url, tc.secret, tc.place)
+			did := w.decide(t, log, tc.method, tc.url, tc.secret, tc.place, v.May(tc.secret, tc.place))
 			if explained != tc.want || did != tc.want {
 				t.Fatalf("explain says %q, proxy did %q, want %q", explained, did, tc.want)
 			}
@@ -180,35 +194,59 @@ func TestExplainMatchesProxy(t *testing.T) {
 				t.Fatalf("upstream was reached on a %s", tc.want)
 			}
 			if tc.want == "allowed" && tc.secret != "" {
+				// Swapped where explain says it may be, else sent as is.
+				want, not := realValue(tc.secret), dummyValue(tc.secret)
+				if !v.May(tc.secret, tc.place) {
+					want, not = not, want
+				}
 				s := w.seenRequests()
-				if len(s) != 1 || !strings.Contains(s[0].Header.Get(strings.TrimPrefix(tc.place, "header:")), realValue(tc.secret)) {
-					t.Fatalf("upstream did not get the real value: %v", s)
+				if len(s) != 1 || !strings.Contains(s[0].all(), want) || strings.Contains(s[0].all(), not) {
+					t.Fatalf("upstream saw %+v, want %q and not %q", s, want, not)
 				}
 			}
-			if strings.Contains(log.String(), realKey) || strings.Contains(log.String(), realGH) {
-				t.Fatal("audit log holds a real value")
+			for _, real := range []string{realKey, realGH, realMine} {
+				if strings.Contains(log.String(), real) {
+					t.Fatal("audit log holds a real value")
+				}
 			}
 		})
 	}
 }
 
+const (
+	realMine  = "mine-REALREALREALREALREAL-0123"
+	dummyMine = "mine-dummydummydummydummy-4567"
+)
+
 func dummyValue(name string) string {
-	if name == "GITHUB_TOKEN" {
-		return dummyGH
-	}
-	return dummyKey
+	return map[string]string{"GITHUB_TOKEN": dummyGH, "MY_TOKEN": dummyMine}[name] + map[bool]string{true: dummyKey}[name == "ANTHROPIC_API_KEY"]
 }
 
 func realValue(name string) string {
-	if name == "GITHUB_TOKEN" {
-		return realGH
-	}
-	return realKey
+	return map[string]string{"GITHUB_TOKEN": realGH, "MY_TOKEN": realMine}[name] + map[bool]string{true: realKey}[name == "ANTHROPIC_API_KEY"]
 }
 
-// do sends one request through the proxy with the secret's dummy at place
-// and returns the decision the proxy recorded for it.
-func (w *world) decide(t *testing.T, log *auditLines, method, rawURL, secret, place string) string {
+// all is everything the upstream saw of a request, Basic credentials
+// decoded.
+func (s seen) all() string {
+	out := s.Path + "\n" + s.Body
+	for k, vs := range s.Header {
+		for _, v := range vs {
+			out += "\n" + k + ": " + v
+		}
+	}
+	if b, ok := strings.CutPrefix(s.Header.Get("Authorization"), "Basic "); ok {
+		if d, err := base64.StdEncoding.DecodeString(b); err == nil {
+			out += "\n" + string(d)
+		}
+	}
+	return out
+}
+
+// decide sends one request through the proxy with the secret's dummy at place
+// and returns the decision the proxy recorded for it, checking that the
+// secret was injected exactly when explain says so.
+func (w *world) decide(t *testing.T, log *auditLines, method, rawURL, secret, place string, inject bool) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -219,9 +257,16 @@ func (w *world) decide(t *testing.T, log *auditLines, method, rawURL, secret, pl
 		q.Set(name, dummyValue(secret))
 		u.RawQuery = q.Encode()
 	}
-	req, err := http.NewRequest(method, u.String(), nil)
+	var body io.Reader
+	if place == "body" {
+		body = strings.NewReader(`{"note":"` + dummyValue(secret) + `"}`)
+	}
+	req, err := http.NewRequest(method, u.String(), body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if place == "basic-auth" {
+		req.SetBasicAuth("x-access-token", dummyValue(secret))
 	}
 	if name, ok := strings.CutPrefix(place, "header:"); ok {
 		v := dummyValue(secret)
@@ -251,10 +296,10 @@ func (w *world) decide(t *testing.T, log *auditLines, method, rawURL, secret, pl
 	}
 	l := log.wait(t, isRequestLine)
 	d, _ := l["decision"].(string)
-	if d == decisionAllowed && secret != "" {
+	if d == decisionAllowed {
 		inj, _ := l["injected"].([]any)
-		if len(inj) != 1 || inj[0] != secret {
-			t.Fatalf("allowed, but injected %v, want [%s]", l["injected"], secret)
+		if inject && (len(inj) != 1 || inj[0] != secret) || !inject && len(inj) != 0 {
+			t.Fatalf("allowed, injected %v; explain says injected: %v", l["injected"], inject)
 		}
 	}
 	return d

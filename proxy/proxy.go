@@ -18,10 +18,15 @@
 // A real value leaves the proxy only in a request inside an intercepted
 // tunnel whose CONNECT host, TLS server name and Host header are the same
 // bound host, sent upstream over TLS verified against the system roots (plus
-// the roots the caller adds), and only in a place its rules allow. A dummy
-// seen anywhere else in a request's headers or URL refuses the request (403,
-// tripwire). Real values are never written to the audit log: it records
-// secret names, and the request as the child sent it.
+// the roots the caller adds), and only in a place its rules allow: a
+// header, a query value, the path, Basic credentials, or the body (see
+// prepareBody for the body's policy). A dummy seen anywhere else in a
+// request's headers or URL refuses the request (403, tripwire). Every
+// response cloak parses has each real value (and its URL- and
+// JSON-encoded forms) turned back into the dummy before the child sees
+// it, and a credential a token endpoint mints (MintRule) is kept from the
+// child the same way. Real values are never written to the audit log: it
+// records secret names, and the request as the child sent it.
 package proxy
 
 import (

@@ -39,8 +39,12 @@ func (p *Proxy) modifyResponse(res *http.Response) error {
 	}
 	if rec.block != nil {
 		rec.block.apply(res)
-	} else if rec.status == 0 {
-		rec.status = res.StatusCode
+	} else {
+		rec.mu.Lock() // a body tripwire may set it meanwhile
+		if rec.status == 0 {
+			rec.status = res.StatusCode
+		}
+		rec.mu.Unlock()
 	}
 	rec.ttfb = time.Since(rec.start)
 	removeHop(res.Header)

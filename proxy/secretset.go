@@ -55,22 +55,6 @@ func jsonEscapeHTML(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
-// variants lists the distinct forms of v, v itself first.
-func variants(v string) []string {
-	out := make([]string, 0, len(forms))
-	for _, f := range forms {
-		e := f(v)
-		dup := false
-		for _, o := range out {
-			dup = dup || o == e
-		}
-		if !dup {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func newSecretSet(list []Secret) (*secretSet, error) {
 	var red, dum []pair
 	for i, s := range list {
