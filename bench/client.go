@@ -232,6 +232,10 @@ func (c *client) run() {
 
 // idle is the proxy's memory after it served one request and settled.
 func (c *client) idle() error {
+	if !c.spec.Direct {
+		rss, _ := memory(c.tree.pids())
+		c.set("rss_start_mib", mibOf(rss))
+	}
 	t := c.transport(true)
 	defer t.CloseIdleConnections()
 	if err := do(t, c.request(context.Background(), "GET", c.url(c.spec.Known, "/small"), nil, 0)); err != nil {
@@ -241,8 +245,10 @@ func (c *client) idle() error {
 		return nil
 	}
 	time.Sleep(300 * time.Millisecond)
-	rss, _ := memory(c.tree.pids())
-	c.set("rss_idle_mib", mibOf(rss))
+	m := memoryDetail(c.tree.pids())
+	c.set("rss_idle_mib", mibOf(m["VmRSS"]))
+	c.set("rss_idle_anon_mib", mibOf(m["RssAnon"]))
+	c.set("rss_idle_file_mib", mibOf(m["RssFile"]))
 	return nil
 }
 
@@ -262,6 +268,7 @@ func (c *client) upload() error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.spec.Plan.TransferLimit)
 	defer cancel()
 	body := &counter{r: io.LimitReader(zeros{}, n)}
+	cpu0 := c.proxyCPU()
 	start := time.Now()
 	err := do(t, c.request(ctx, "POST", c.url(c.spec.Known, "/upload"), body, n))
 	d := time.Since(start)
@@ -269,6 +276,7 @@ func (c *client) upload() error {
 		peak := s.Stop()
 		c.set("upload_rss_growth_mib", mibOf(max(0, peak-base)))
 	}
+	c.transferCPU("upload", c.proxyCPU()-cpu0, body.n.Load())
 	return c.transferred("upload", body.n.Load(), d, err)
 }
 
@@ -278,17 +286,21 @@ func (c *client) download() error {
 	n := c.spec.Plan.Transfer
 	ctx, cancel := context.WithTimeout(context.Background(), c.spec.Plan.TransferLimit)
 	defer cancel()
+	cpu0 := c.proxyCPU()
 	start := time.Now()
 	res, err := t.RoundTrip(c.request(ctx, "GET", c.url(c.spec.Known, "/download?size="+strconv.FormatInt(n, 10)), nil, 0))
 	if err != nil {
-		return err
+		// A proxy that buffers the whole body may send nothing in time.
+		return c.transferred("download", 0, time.Since(start), err)
 	}
 	defer res.Body.Close()
 	got, err := io.Copy(io.Discard, res.Body)
 	if err == nil && got != n {
 		err = fmt.Errorf("got %d bytes, want %d", got, n)
 	}
-	return c.transferred("download", got, time.Since(start), err)
+	d := time.Since(start)
+	c.transferCPU("download", c.proxyCPU()-cpu0, got)
+	return c.transferred("download", got, d, err)
 }
 
 // transferred records a transfer's throughput. One cut short by the time
@@ -302,6 +314,23 @@ func (c *client) transferred(name string, n int64, d time.Duration, err error) e
 		return fmt.Errorf("cut short after %s, %.0f MiB moved", d.Round(time.Second), float64(n)/mib)
 	}
 	return nil
+}
+
+// proxyCPU is the proxy's CPU time so far (zero when direct).
+func (c *client) proxyCPU() time.Duration {
+	if c.spec.Direct {
+		return 0
+	}
+	return c.tree.cpu()
+}
+
+// transferCPU records the proxy's CPU time per MiB moved, which the
+// machine's other load disturbs less than throughput.
+func (c *client) transferCPU(name string, cpu time.Duration, n int64) {
+	if c.spec.Direct || n == 0 {
+		return
+	}
+	c.set(name+"_cpu_ms_per_mib", ms(cpu)/(float64(n)/mib))
 }
 
 // counter counts the bytes read through it.

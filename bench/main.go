@@ -62,15 +62,19 @@ type bench struct {
 	dir      string
 	up       *upstream
 	upCAFile string
-	squidCA  *authority
-	real     string // the bench secret, as the upstream expects it
-	dummy    string // what the client holds behind mitmproxy and squid
-	fresh    [][]string
-	allHosts []string
-	plan     plan
-	specFile string
-	outFile  string
-	logFile  string
+	rootsDir string // holds only upCAFile, for SSL_CERT_DIR
+	// cloakExtraEnv is added to cloak's environment (--cloak-env).
+	cloakExtraEnv []string
+	keep          bool // keep dir (--keep)
+	squidCA       *authority
+	real          string // the bench secret, as the upstream expects it
+	dummy         string // what the client holds behind mitmproxy and squid
+	fresh         [][]string
+	allHosts      []string
+	plan          plan
+	specFile      string
+	outFile       string
+	logFile       string
 }
 
 const knownHost = "api." + benchDomain
@@ -83,6 +87,9 @@ func orchestrate(args []string) error {
 	cloakBin := fs.String("cloak", "", "the cloak binary to measure (required)")
 	outDir := fs.String("out", "bench/results", "where to write results")
 	dur := fs.Duration("duration", 2*time.Second, "length of each load scenario")
+	keep := fs.Bool("keep", false, "keep the work directory (logs of cloak, the client and the peers) and say where it is")
+	var cloakEnv listFlag
+	fs.Var(&cloakEnv, "cloak-env", "add `NAME=VALUE` to cloak's environment (repeatable), e.g. GOGC=50 to try a setting")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,6 +134,8 @@ func orchestrate(args []string) error {
 	if err != nil {
 		return err
 	}
+	b.cloakExtraEnv = cloakEnv
+	b.keep = *keep
 	defer b.close()
 
 	var order []string
@@ -169,6 +178,12 @@ func orchestrate(args []string) error {
 	}, order)
 }
 
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
 func fullPlan(d time.Duration) plan {
 	return plan{
 		Duration: d, MaxRequests: 200000,
@@ -201,7 +216,11 @@ func newBench(p plan, rounds int) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.upCAFile = filepath.Join(dir, "upstream-ca.pem")
+	b.rootsDir = filepath.Join(dir, "roots")
+	if err := os.Mkdir(b.rootsDir, 0o755); err != nil {
+		return nil, err
+	}
+	b.upCAFile = filepath.Join(b.rootsDir, "upstream-ca.pem")
 	if err := os.WriteFile(b.upCAFile, upCA.certPEM(), 0o644); err != nil {
 		return nil, err
 	}
@@ -230,6 +249,10 @@ func newBench(p plan, rounds int) (*bench, error) {
 
 func (b *bench) close() {
 	_ = b.up.Close()
+	if b.keep {
+		fmt.Fprintf(os.Stderr, "bench: work directory kept: %s\n", b.dir)
+		return
+	}
 	_ = os.RemoveAll(b.dir)
 }
 
@@ -338,18 +361,25 @@ func writeResults(dir string, r result, names []string) error {
 		return err
 	}
 	stamp := strings.NewReplacer(":", "", "-", "").Replace(r.Date)
+	kind := "bench"
+	latest := "latest"
+	if r.Smoke {
+		// A smoke run checks that things work; it does not replace the
+		// figures of the last full run.
+		kind, latest = "smoke", "latest-smoke"
+	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "Measured %s on %s (%s cores), %d round(s), `%s`.\n\n", r.Date, r.Machine["cpu"], r.Machine["cores"], r.Rounds, r.Command)
 	writeTable(&md, names, r.Table)
 	for name, body := range map[string][]byte{
-		"bench-" + stamp + ".json": data, "latest.json": data,
-		"latest.md": []byte(md.String()),
+		kind + "-" + stamp + ".json": data, latest + ".json": data,
+		latest + ".md": []byte(md.String()),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "bench: results in %s (latest.json, latest.md)\n", dir)
+	fmt.Fprintf(os.Stderr, "bench: results in %s (%s.json, %s.md)\n", dir, latest, latest)
 	return nil
 }
 

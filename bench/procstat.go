@@ -94,6 +94,15 @@ func (t procTree) cpu() time.Duration {
 // memory is the tree's resident set now and its high-water mark, in bytes,
 // summed over its processes.
 func memory(pids []int) (rss, hwm int64) {
+	m := memoryDetail(pids)
+	return m["VmRSS"], m["VmHWM"]
+}
+
+// memoryDetail sums the memory lines of /proc/PID/status (VmRSS, VmHWM,
+// RssAnon: the heap and stacks, RssFile: the mapped program and libraries)
+// over pids, in bytes.
+func memoryDetail(pids []int) map[string]int64 {
+	out := map[string]int64{}
 	for _, pid := range pids {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 		if err != nil {
@@ -105,14 +114,12 @@ func memory(pids []int) (rss, hwm int64) {
 				continue
 			}
 			switch k {
-			case "VmRSS":
-				rss += kib(v)
-			case "VmHWM":
-				hwm += kib(v)
+			case "VmRSS", "VmHWM", "RssAnon", "RssFile":
+				out[k] += kib(v)
 			}
 		}
 	}
-	return rss, hwm
+	return out
 }
 
 func kib(v string) int64 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 )
 
@@ -12,9 +13,8 @@ import (
 // returns the median added wall time. cloak starts with one secret and its
 // binding, as a user's run does, so it does all a real run does before the
 // child starts: CA key, trust bundle (system roots), dummies file, temp dir,
-// audit log, proxy. It is timed twice: as a user runs it, and with
-// --upstream-ca as the rest of the bench needs it (cloak then builds a pool
-// of the system roots plus that file before it starts).
+// audit log, proxy. It is timed again with --upstream-ca, with which cloak
+// builds a pool of the system roots plus that file before it starts.
 func (b *bench) startup(n int, cloak string) map[string]float64 {
 	truePath, err := exec.LookPath("true")
 	if err != nil {
@@ -22,10 +22,10 @@ func (b *bench) startup(n int, cloak string) map[string]float64 {
 	}
 	out := map[string]float64{}
 	user := []string{"run", "--from-env", "BENCH_KEY", "--bind", "BENCH_KEY=" + knownHost,
-		"--audit-log", filepath.Join(b.dir, "cloak-audit.log"), "--", truePath}
+		"--audit-log", filepath.Join(b.dir, "cloak-audit.log")}
 	for suffix, args := range map[string][]string{
-		"":             user,
-		"_upstream_ca": append(b.cloakArgs([]string{knownHost}), "--", truePath),
+		"":             slices.Concat(user, []string{"--", truePath}),
+		"_upstream_ca": slices.Concat(user, []string{"--upstream-ca", b.upCAFile, "--", truePath}),
 	} {
 		for k, v := range b.timeStartup(n, cloak, truePath, args) {
 			out[k+suffix] = v
@@ -38,7 +38,7 @@ func (b *bench) timeStartup(n int, cloak, truePath string, args []string) map[st
 	plain := func() *exec.Cmd { return exec.Command(truePath) }
 	wrapped := func() *exec.Cmd {
 		cmd := exec.Command(cloak, args...)
-		cmd.Env = b.env("BENCH_KEY=" + b.real)
+		cmd.Env = b.env("BENCH_KEY=" + b.real) // no SSL_CERT_DIR: as a user runs it
 		cmd.Dir = b.dir
 		return cmd
 	}

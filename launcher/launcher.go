@@ -75,6 +75,7 @@ func Run(o Options) (int, error) {
 	if err := harden(); err != nil {
 		return 1, fmt.Errorf("protecting cloak's memory from the child: %w", err)
 	}
+	limitMemory()
 	o.defaults()
 	say := func(kind, msg string) { fmt.Fprintf(o.Stderr, "cloak: %s: %s\n", kind, msg) }
 	warn := func(msg string) { say("warning", msg) }

@@ -130,3 +130,74 @@ func BenchmarkProxyStream(b *testing.B) {
 		}
 	}
 }
+
+// replaceBench is a response redaction set: two real values back to their
+// dummies, as a run with two secrets has.
+func replaceBench(b *testing.B) *replaceSet {
+	s, err := newReplaceSet([]pair{
+		{from: []byte(realKey), to: []byte(dummyKey), id: 0},
+		{from: []byte(realGH), to: []byte(dummyGH), id: 1},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkReplaceBulk streams 1 MiB of JSON-like text with a real value
+// every 64 KiB through the streaming replacer.
+func BenchmarkReplaceBulk(b *testing.B) {
+	set := replaceBench(b)
+	chunk := strings.Repeat(`{"type":"text","text":"some ordinary words"},`, 64<<10/44)
+	body := strings.Repeat(chunk+realKey, 16)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := io.Copy(io.Discard, set.reader(strings.NewReader(body), nil))
+		if err != nil || n != int64(len(body)) {
+			b.Fatalf("copied %d, %v", n, err)
+		}
+	}
+}
+
+// eventSource hands out one server-sent event per Read, as an upstream
+// that flushes every event does.
+type eventSource struct {
+	event []byte
+	left  int
+}
+
+func (e *eventSource) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	e.left--
+	return copy(p, e.event), nil
+}
+
+// BenchmarkReplaceEvents is the per-event cost of the replacer on a stream
+// of small events (one op is one event).
+func BenchmarkReplaceEvents(b *testing.B) {
+	set := replaceBench(b)
+	event := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello there\"}}\n\n")
+	buf := make([]byte, 32<<10)
+	b.SetBytes(int64(len(event)))
+	b.ReportAllocs()
+	const perStream = 1000
+	var r io.Reader
+	i := 0
+	for b.Loop() {
+		if i%perStream == 0 {
+			r = set.reader(&eventSource{event: event, left: perStream}, nil)
+		}
+		i++
+		got := 0
+		for got < len(event) {
+			n, err := r.Read(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -24,18 +23,14 @@ type idleConn struct {
 	net.Conn          // what martian reads and writes (plain TCP, or TLS over it)
 	raw      net.Conn // the TCP connection whose deadlines are set
 	idle     time.Duration
-
-	// done is closed when the connection is closed, by whichever idleConn
-	// holds it then; every idleConn handed the same connection shares it.
-	done      chan struct{}
-	closeOnce *sync.Once
+	life     *connLife // shared by every idleConn the connection is handed to
 
 	prefix  []byte      // read before Conn: bytes a previous holder read ahead
 	retired atomic.Bool // handed off: reads see EOF, Close leaves Conn open
 }
 
 func newIdleConn(c, raw net.Conn, idle time.Duration) *idleConn {
-	return &idleConn{Conn: c, raw: raw, idle: idle, done: make(chan struct{}), closeOnce: new(sync.Once)}
+	return &idleConn{Conn: c, raw: raw, idle: idle, life: &connLife{done: make(chan struct{})}}
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
@@ -59,17 +54,18 @@ func (c *idleConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// handOff retires c and returns a new idleConn for the same connection,
-// which first reads ahead (bytes the retired holder's reader took off the
-// connection but did not use). After it, c's reads see EOF, its writes fail
-// and its Close does nothing: martian's loop that holds c ends without
+// handOff retires c and returns a new idleConn for the same connection:
+// over is what the new holder reads and writes (c's own Conn, or TLS over
+// it), and ahead is read first (bytes the retired holder's reader took off
+// the connection but did not use). After it, c's reads see EOF, its writes
+// fail and its Close does nothing: martian's loop that holds c ends without
 // touching the connection, and the returned idleConn owns it.
 //
 // Only the goroutine that reads c may call it, at a point where nothing
 // else reads or writes c.
-func (c *idleConn) handOff(ahead []byte) *idleConn {
+func (c *idleConn) handOff(over net.Conn, ahead []byte) *idleConn {
 	c.retired.Store(true)
-	return &idleConn{Conn: c.Conn, raw: c.raw, idle: c.idle, done: c.done, closeOnce: c.closeOnce, prefix: ahead}
+	return &idleConn{Conn: over, raw: c.raw, idle: c.idle, life: c.life, prefix: ahead}
 }
 
 // ReadFrom copies a response body to the child in writes as large as its
@@ -93,8 +89,45 @@ func (c *idleConn) Close() error {
 		return nil
 	}
 	err := c.Conn.Close()
-	c.closeOnce.Do(func() { close(c.done) })
+	c.life.end()
 	return err
+}
+
+// connLife is the life of one connection from the child, which may pass
+// through several idleConns (see handOff).
+type connLife struct {
+	done    chan struct{} // closed when the connection closes
+	mu      sync.Mutex
+	ended   bool
+	onClose []func()
+}
+
+// atEnd runs f when the connection closes, or now if it has.
+func (l *connLife) atEnd(f func()) {
+	l.mu.Lock()
+	if !l.ended {
+		l.onClose = append(l.onClose, f)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	f()
+}
+
+func (l *connLife) end() {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended = true
+	fs := l.onClose
+	l.onClose = nil
+	close(l.done)
+	l.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // The deadline setters are no-ops: see the type's comment.
@@ -102,12 +135,12 @@ func (c *idleConn) SetDeadline(time.Time) error      { return nil }
 func (c *idleConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *idleConn) SetWriteDeadline(time.Time) error { return nil }
 
-// bufConn reads through r first, so that bytes a bufio.Reader has already
-// taken off the connection (a client may send its TLS ClientHello right
-// behind CONNECT) are not lost.
+// bufConn reads through r, so that bytes a bufio.Reader has already taken
+// off the connection (a client may send its TLS ClientHello right behind
+// CONNECT) are not lost.
 type bufConn struct {
 	net.Conn
-	r *bufio.Reader
+	r io.Reader
 }
 
 func (c *bufConn) Read(b []byte) (int, error) { return c.r.Read(b) }

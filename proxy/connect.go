@@ -31,21 +31,29 @@ type tunnel struct {
 var errSNIMismatch = errors.New("TLS server name differs from the CONNECT host")
 
 // handleConnect takes every CONNECT over from martian. It runs inside
-// martian's request modifier and returns only when the tunnel is over, so
-// martian's loop for this connection never reads from it again.
+// martian's request modifier. A refused CONNECT and a plain tunnel end
+// before it returns; a decrypted tunnel lives on in martian's inner loop
+// (see intercept), and martian's loop for the CONNECT ends.
 func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 	conn, brw, err := ctx.Session().Hijack()
 	if err != nil {
 		return
 	}
-	defer conn.Close()
-	raw := conn
-	if ic, ok := conn.(*idleConn); ok {
-		raw = ic.raw
+	outer, ok := conn.(*idleConn) // every connection martian serves is one
+	if !ok {
+		_ = conn.Close()
+		return
 	}
+	raw := outer.raw
 	rec := p.newRecord(req)
 	rec.scheme = "https"
-	defer p.finish(rec)
+	intercepted := false
+	defer func() {
+		if !intercepted {
+			p.finish(rec)
+			_ = conn.Close()
+		}
+	}()
 
 	if !p.authorized(req) {
 		rec.refuse(http.StatusProxyAuthRequired, decisionNoAuth, "no or wrong proxy credentials")
@@ -83,7 +91,7 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 	// already sit in martian's buffer.
 	client := io.MultiReader(bytes.NewReader(buffered(brw.Reader)), raw)
 	if route.Decision == decisionIntercepted {
-		p.intercept(raw, client, brw, host, port, rec)
+		intercepted = p.intercept(outer, client, brw, host, port, rec)
 		return
 	}
 	p.passThrough(raw, client, brw, host, port, rec)
@@ -95,7 +103,11 @@ func buffered(r *bufio.Reader) []byte {
 	return append([]byte(nil), b...)
 }
 
-func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter, host string, port int, rec *record) {
+// intercept decrypts the tunnel and hands its connection to martian's
+// inner loop. It reports whether it did; the tunnel's audit line is then
+// written when the connection closes.
+func (p *Proxy) intercept(outer *idleConn, client io.Reader, brw *bufio.ReadWriter, host string, port int, rec *record) bool {
+	raw := outer.raw
 	writeEstablished(brw)
 	mismatch := false
 	conf := &tls.Config{
@@ -112,7 +124,7 @@ func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter,
 			return p.cfg.Leaf(host)
 		},
 	}
-	tconn := tls.Server(&bufConn{Conn: raw, r: bufio.NewReaderSize(client, 4096)}, conf)
+	tconn := tls.Server(&bufConn{Conn: raw, r: client}, conf)
 	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tconn.Handshake(); err != nil {
 		if mismatch {
@@ -120,21 +132,27 @@ func (p *Proxy) intercept(raw net.Conn, client io.Reader, brw *bufio.ReadWriter,
 		} else {
 			rec.refuse(0, decisionBadRequest, "TLS handshake with the child failed: "+err.Error())
 		}
-		return
+		return false
 	}
 	_ = raw.SetDeadline(time.Time{})
 	rec.decision, rec.reason = decisionIntercepted, "tunnel decrypted"
 
 	key := raw.RemoteAddr().String()
 	p.tunnels.Store(key, &tunnel{host: host, port: port})
-	defer p.tunnels.Delete(key)
-	ic := newIdleConn(tconn, raw, p.cfg.IdleTimeout)
+	outer.life.atEnd(func() {
+		p.tunnels.Delete(key)
+		p.finish(rec)
+	})
+	// martian's loop for the CONNECT retires: what its reader had read
+	// ahead went into the handshake (through client), and its goroutine
+	// and buffers are not kept for the life of the tunnel.
+	_, _ = brw.Reader.Discard(brw.Reader.Buffered())
+	ic := outer.handOff(tconn, nil)
 	p.clients.set(key, ic)
 	if err := p.inner.push(ic); err != nil {
-		_ = ic.Close()
-		return
+		_ = ic.Close() // the proxy is closing
 	}
-	<-ic.done
+	return true
 }
 
 // passThrough splices a plain TCP tunnel: cloak sees nothing inside it.

@@ -285,13 +285,12 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	l.p.mu.Unlock()
 	addr := c.RemoteAddr().String()
 	l.p.clients.set(addr, ic)
-	go func() {
-		<-ic.done
+	ic.life.atEnd(func() {
 		l.p.clients.del(addr)
 		l.p.mu.Lock()
 		delete(l.p.conns, ic.raw)
 		l.p.mu.Unlock()
-	}()
+	})
 	return c, nil
 }
 

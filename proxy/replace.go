@@ -5,10 +5,17 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strings"
 )
 
-// replaceChunk is how much a replacer reads from its source at a time.
-const replaceChunk = 32 << 10
+// replaceChunk is how much a replacer reads from its source at a time,
+// once a read has filled its first, smaller buffer (replaceFirst): most
+// bodies are far smaller than replaceChunk, and a buffer that size for
+// every response is garbage the collector pays for.
+const (
+	replaceChunk = 32 << 10
+	replaceFirst = 4 << 10
+)
 
 // pair is one replacement: every occurrence of from becomes to. id is the
 // caller's tag, given to the hook when the pair matches.
@@ -24,6 +31,7 @@ type replaceSet struct {
 	pairs   []pair // longest from first, for the tie-break
 	maxFrom int
 	first   [256][]int // indexes into pairs by first byte of from
+	froms   []string   // pairs[i].from as a string, for replaceString
 	// sameLen is true when every to is as long as its from, so a body
 	// keeps its length.
 	sameLen bool
@@ -57,6 +65,7 @@ func newReplaceSet(pairs []pair) (*replaceSet, error) {
 	sort.SliceStable(s.pairs, func(i, j int) bool { return len(s.pairs[i].from) > len(s.pairs[j].from) })
 	for i, p := range s.pairs {
 		s.first[p.from[0]] = append(s.first[p.from[0]], i)
+		s.froms = append(s.froms, string(p.from))
 	}
 	return s, nil
 }
@@ -76,19 +85,43 @@ func (s *replaceSet) contains(b []byte) int {
 	return -1
 }
 
-// replaceString applies the set to a whole string.
+// replaceString applies the set to a whole string: the replacer's own
+// decision over all of v at once, as at the end of a stream (header values
+// and audit fields go through here on every request, so no stream buffer).
 func (s *replaceSet) replaceString(v string) string {
-	if s.empty() {
+	if s.empty() || !s.touches(v) {
 		return v
 	}
-	out, err := io.ReadAll(s.reader(bytesReader(v), nil))
-	if err != nil {
+	r := &replacer{set: s, in: []byte(v), pos: make([]int, len(s.pairs))}
+	r.process(true)
+	if string(r.out) == v {
 		return v
 	}
-	return string(out)
+	return string(r.out)
 }
 
-func bytesReader(v string) io.Reader { return bytes.NewReader([]byte(v)) }
+// touches reports whether the set may change v: a pair's from is in it,
+// or (with redactTail) v ends inside one. Most strings are neither, and
+// are returned as they are without a copy.
+func (s *replaceSet) touches(v string) bool {
+	for _, f := range s.froms {
+		if strings.Contains(v, f) {
+			return true
+		}
+	}
+	if !s.redactTail {
+		return false
+	}
+	for q := max(0, len(v)-s.maxFrom+1); q < len(v); q++ {
+		rest := v[q:]
+		for _, j := range s.first[v[q]] {
+			if f := s.froms[j]; len(f) > len(rest) && strings.HasPrefix(f, rest) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // reader returns r with the set applied as the bytes stream through. hook,
 // when not nil, is called with a pair's id before its replacement is
@@ -117,6 +150,7 @@ type replacer struct {
 	err  error  // from src; io.EOF at the end
 	herr error  // from hook: ends the stream
 	pos  []int  // per pair: next match start in in, -1 none, -2 unknown
+	full bool   // the last read filled in: the next buffer is replaceChunk
 }
 
 func (r *replacer) Read(p []byte) (int, error) {
@@ -136,14 +170,18 @@ func (r *replacer) Read(p []byte) (int, error) {
 
 // fill reads once from the source and decides what it can.
 func (r *replacer) fill() {
-	if r.in == nil {
-		r.in = make([]byte, 0, replaceChunk+r.set.maxFrom)
+	switch {
+	case r.in == nil:
+		r.in = make([]byte, 0, replaceFirst+r.set.maxFrom)
 		r.pos = make([]int, len(r.set.pairs))
+	case r.full && cap(r.in) < replaceChunk+r.set.maxFrom:
+		r.in = append(make([]byte, 0, replaceChunk+r.set.maxFrom), r.in...)
 	}
 	r.out, r.off = r.out[:0], 0
 	held := len(r.in)
 	n, err := r.src.Read(r.in[held:cap(r.in)])
 	r.in = r.in[:held+n]
+	r.full = len(r.in) == cap(r.in)
 	if err != nil {
 		r.err = err
 	}

@@ -283,5 +283,38 @@ func FuzzReplacer(f *testing.F) {
 		if s.sameLen && len(got) != len(data) {
 			t.Fatalf("same-length pairs changed the length: %d → %d", len(data), len(got))
 		}
+		if whole := s.replaceString(string(data)); whole != string(want) {
+			t.Fatalf("replaceString %q, want %q", whole, want)
+		}
 	})
+}
+
+// TestReplacerLargeReads: with reads as large as its buffer (which starts
+// small and grows), matches that straddle every read boundary are still
+// found, as naiveReplace finds them.
+func TestReplacerLargeReads(t *testing.T) {
+	pairs := []pair{pairOf(realKey, dummyKey), pairOf(realGH, dummyGH)}
+	s := mustSet(t, pairs, true)
+	var data []byte
+	for i := 0; len(data) < 300<<10; i++ {
+		data = append(data, strings.Repeat("x", i%97)...)
+		if i%2 == 0 {
+			data = append(data, realKey...)
+		} else {
+			data = append(data, realGH...)
+		}
+	}
+	cut := len("sk-ant-api03-") + tailMin
+	data = append(data, realKey[:cut]...) // ends inside a possible match, long enough to redact
+	want := naiveReplace(pairs, data, true)
+	got, err := io.ReadAll(s.reader(bytes.NewReader(data), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("large reads: output differs from naiveReplace")
+	}
+	if bytes.Contains(got, []byte(realKey[:cut])) || bytes.Contains(got, []byte(realGH)) {
+		t.Fatal("a real value got through")
+	}
 }

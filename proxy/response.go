@@ -109,8 +109,12 @@ func (p *Proxy) stream(ctx *martian.Context, res *http.Response, rec *record) {
 		}
 	}()
 	defer res.Body.Close()
-	stop := watchChild(conn, brw.Reader, res.Body, p.recordOf(res))
-	defer stop()
+	if bodyRead(res.Request, rec) {
+		// While the request body is still being read, the child is
+		// evidently there, and the body's reader uses brw.Reader.
+		stop := watchChild(conn, brw.Reader, res.Body, p.recordOf(res))
+		defer stop()
+	}
 	chunked := res.Request.ProtoAtLeast(1, 1)
 	keep = keep && chunked
 	if err := writeHead(brw.Writer, res, chunked, keep); err != nil {
@@ -157,6 +161,12 @@ func reusable(res *http.Response, rec *record) bool {
 	if rec.wantClose || res.Close || req.Close {
 		return false
 	}
+	return bodyRead(req, rec)
+}
+
+// bodyRead reports whether the request's body has been read to its end (or
+// it has none), so nothing more of it sits on the child's connection.
+func bodyRead(req *http.Request, rec *record) bool {
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
 		return true
 	}
@@ -180,9 +190,9 @@ func (p *Proxy) handBack(conn net.Conn, brw *bufio.ReadWriter) bool {
 	if _, err := brw.Reader.Discard(len(ahead)); err != nil {
 		return false
 	}
-	next := ic.handOff(ahead)
+	next := ic.handOff(ic.Conn, ahead)
 	// A 100 Continue for the next request goes to the live conn.
-	p.clients.set(conn.RemoteAddr().String(), next)
+	p.clients.set(next.RemoteAddr().String(), next)
 	if err := p.inner.push(next); err != nil {
 		_ = next.Close() // the proxy is closing
 	}

@@ -69,6 +69,11 @@ func TestConnectionReusedAfterStream(t *testing.T) {
 	if res.Close {
 		t.Fatal("streamed answer closes the connection")
 	}
+	// The stream's request is done and logged while the child, holding
+	// its connection open, has sent nothing more.
+	if l := w.waitAuditPath("/stream"); l["decision"] != decisionAllowed {
+		t.Fatalf("stream audit line = %v", l)
+	}
 	res, body, reused := send(t, c, newReq("GET", "https://api.anthropic.com/v1/models", ""))
 	if res.StatusCode != 200 || body != "small" {
 		t.Fatalf("after stream: %d %q", res.StatusCode, body)
@@ -215,5 +220,76 @@ func TestCloseEndsHandedBackConnections(t *testing.T) {
 	if res, err := c.Do(req); err == nil {
 		res.Body.Close()
 		t.Fatalf("request after Close got status %d", res.StatusCode)
+	}
+}
+
+// TestTunnelEndsCleanly: a decrypted tunnel lives on after its CONNECT is
+// answered; when the child closes it, its audit line is written and the
+// proxy forgets the tunnel and the connection.
+func TestTunnelEndsCleanly(t *testing.T) {
+	w := newWorld(t, streamingUpstream)
+	c := w.client()
+	send(t, c, newReq("GET", "https://api.anthropic.com/stream", ""))
+	send(t, c, newReq("GET", "https://api.anthropic.com/v1/models", ""))
+	for _, l := range w.auditLines() {
+		if l["decision"] == decisionIntercepted {
+			t.Fatal("tunnel logged as ended while it is open")
+		}
+	}
+	c.CloseIdleConnections()
+	l := w.waitAudit(decisionIntercepted)
+	if l["host"] != "api.anthropic.com:443" {
+		t.Errorf("tunnel audit line = %v", l)
+	}
+	tunnels := 0
+	w.proxy.tunnels.Range(func(any, any) bool { tunnels++; return true })
+	w.proxy.mu.Lock()
+	conns := len(w.proxy.conns)
+	w.proxy.mu.Unlock()
+	if tunnels != 0 || conns != 0 {
+		t.Fatalf("after the tunnel closed: %d tunnels, %d connections still known", tunnels, conns)
+	}
+}
+
+// TestExpectContinueAfterStream: on a connection handed back after a
+// stream, a request that waits for 100 Continue still gets it (cloak writes
+// it to whichever conn serves the connection now).
+func TestExpectContinueAfterStream(t *testing.T) {
+	w := newWorld(t, streamingUpstream)
+	c, _, res := w.rawConnect("api.anthropic.com:443", w.proxyAuth())
+	if res.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", res.StatusCode)
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: "api.anthropic.com", RootCAs: w.proxyCA.pool()})
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	tr := bufio.NewReader(tc)
+	if _, err := io.WriteString(tc, "GET /stream HTTP/1.1\r\nHost: api.anthropic.com\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(res.Body); err != nil || res.Close {
+		t.Fatalf("stream: %v, close %v", err, res.Close)
+	}
+	const body = `{"after":"stream"}`
+	head := "POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: " + dummyKey +
+		"\r\nContent-Length: " + itoa(len(body)) + "\r\nExpect: 100-continue\r\n\r\n"
+	if _, err := io.WriteString(tc, head); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.ReadResponse(tr, nil); err != nil || res.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue before the body, got %v %v", res, err)
+	}
+	if _, err := io.WriteString(tc, body); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.ReadResponse(tr, nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("final answer %v %v", res, err)
+	}
+	s := w.seenRequests()
+	if len(s) != 2 || s[1].Body != body || s[1].Header.Get("X-Api-Key") != realKey {
+		t.Fatalf("upstream saw %+v", s)
 	}
 }

@@ -58,7 +58,7 @@ func TestLargeBodiesArriveIntact(t *testing.T) {
 // in the pool. With too few idle connections kept per host, requests beyond
 // that number pay a new upstream handshake every time.
 func TestBurstReusesUpstreamConnections(t *testing.T) {
-	const n = 100
+	const n = 80 // more than the 64 cloak once kept
 	var mu sync.Mutex
 	conns := map[string]bool{} // upstream connections, by the proxy's address
 	inFlight := 0
@@ -76,7 +76,7 @@ func TestBurstReusesUpstreamConnections(t *testing.T) {
 		mu.Unlock()
 		select {
 		case <-wait:
-		case <-time.After(10 * time.Second):
+		case <-time.After(60 * time.Second): // failsafe on a very busy machine
 		}
 		_, _ = io.WriteString(rw, "ok")
 	})
