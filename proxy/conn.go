@@ -30,7 +30,7 @@ type idleConn struct {
 }
 
 func newIdleConn(c, raw net.Conn, idle time.Duration) *idleConn {
-	return &idleConn{Conn: c, raw: raw, idle: idle, life: &connLife{done: make(chan struct{})}}
+	return &idleConn{Conn: c, raw: raw, idle: idle, life: &connLife{}}
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
@@ -96,10 +96,9 @@ func (c *idleConn) Close() error {
 // connLife is the life of one connection from the child, which may pass
 // through several idleConns (see handOff).
 type connLife struct {
-	done    chan struct{} // closed when the connection closes
 	mu      sync.Mutex
-	ended   bool
-	onClose []func()
+	ended   bool     // the connection is closed
+	onClose []func() // run once, when it closes
 }
 
 // atEnd runs f when the connection closes, or now if it has.
@@ -123,7 +122,6 @@ func (l *connLife) end() {
 	l.ended = true
 	fs := l.onClose
 	l.onClose = nil
-	close(l.done)
 	l.mu.Unlock()
 	for _, f := range fs {
 		f()
