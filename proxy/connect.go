@@ -57,6 +57,7 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 
 	if !p.authorized(req) {
 		rec.refuse(http.StatusProxyAuthRequired, decisionNoAuth, "no or wrong proxy credentials")
+		p.finish(rec) // logged before the child can see the refusal
 		writeRaw(brw, http.StatusProxyAuthRequired, rec.reason, "Proxy-Authenticate: Basic realm=\"cloak\"\r\n")
 		return
 	}
@@ -64,6 +65,7 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 	// the same connection, under the client address tunnels are found by.
 	if _, nested := p.tunnelOf(req); nested {
 		rec.refuse(http.StatusBadRequest, decisionBadRequest, "CONNECT inside a tunnel")
+		p.finish(rec) // logged before the child can see the refusal
 		writeRaw(brw, http.StatusBadRequest, "cloak: refused (bad-request): "+rec.reason, "")
 		return
 	}
@@ -73,6 +75,7 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 	host, port, err := SplitHostPort(req.RequestURI, 443)
 	if err != nil {
 		rec.refuse(http.StatusBadRequest, decisionBadRequest, "bad CONNECT target (want HOST:PORT): "+quoteHost(req.RequestURI))
+		p.finish(rec) // logged before the child can see the refusal
 		writeRaw(brw, http.StatusBadRequest, "cloak: refused (bad-request): "+rec.reason, "")
 		return
 	}
@@ -83,6 +86,7 @@ func (p *Proxy) handleConnect(ctx *martian.Context, req *http.Request) {
 	route := p.policy.Route("https", host, port)
 	if route.Decision == decisionDeniedHost {
 		b := p.denyHost(rec, route.Reason)
+		p.finish(rec) // logged before the child can see the refusal
 		writeRaw(brw, b.status, strings.TrimSuffix(b.body, "\n"), "X-Cloak-Decision: "+decisionDeniedHost+"\r\n")
 		return
 	}
@@ -160,6 +164,7 @@ func (p *Proxy) passThrough(raw net.Conn, client io.Reader, brw *bufio.ReadWrite
 	up, err := p.dial(context.Background(), "tcp", joinHostPort(host, port))
 	if err != nil {
 		rec.refuse(http.StatusBadGateway, decisionUpstreamError, p.redact(err.Error()))
+		p.finish(rec) // logged before the child can see the refusal
 		writeRaw(brw, http.StatusBadGateway, "cloak: cannot reach "+rec.host+": "+rec.reason, "")
 		return
 	}
