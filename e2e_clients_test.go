@@ -110,40 +110,50 @@ func undiciPath(t *testing.T) string {
 	return p
 }
 
-// gitCloneHandler serves a bare repository with one commit over git's smart HTTP
-// protocol (git http-backend behind net/http/cgi). On the bound host it
-// asks for the real token, as GitHub would.
-func gitCloneHandler(t *testing.T, real string) http.HandlerFunc {
+// gitBackend makes a bare repository at root/rel with one commit (hello.txt
+// holding gitFile) that accepts pushes, and serves it with git's smart HTTP
+// protocol (git http-backend behind net/http/cgi). Callers put their own
+// authentication in front.
+func gitBackend(t *testing.T, rel string) (root string, backend http.Handler) {
 	t.Helper()
 	need(t, "git")
-	root := t.TempDir()
-	work := filepath.Join(root, "work")
-	gitRun := func(dir string, args ...string) {
+	root = t.TempDir()
+	bare := filepath.Join(root, rel)
+	work := filepath.Join(t.TempDir(), "work")
+	gitRun := func(args ...string) {
 		t.Helper()
 		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_GLOBAL=/dev/null")
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.test",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.test", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, b)
 		}
 	}
-	gitRun(root, "init", "-q", "--bare", "-b", "main", "repo.git")
-	gitRun(root, "init", "-q", "-b", "main", "work")
+	gitRun("init", "-q", "--bare", "-b", "main", bare)
+	gitRun("-C", bare, "config", "http.receivepack", "true")
+	gitRun("init", "-q", "-b", "main", work)
 	if err := os.WriteFile(filepath.Join(work, "hello.txt"), []byte(gitFile+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gitRun(work, "add", "hello.txt")
-	gitRun(work, "commit", "-q", "-m", "one")
-	gitRun(work, "push", "-q", filepath.Join(root, "repo.git"), "main")
+	gitRun("-C", work, "add", "hello.txt")
+	gitRun("-C", work, "commit", "-q", "-m", "one")
+	gitRun("-C", work, "push", "-q", bare, "main")
 	execPath, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := &cgi.Handler{
+	return root, &cgi.Handler{
 		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
 		Root: "/",
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
+}
+
+// gitCloneHandler serves gitBackend's repository at /repo.git/ and JSON
+// elsewhere. On the bound host it asks for the real token, as GitHub would.
+func gitCloneHandler(t *testing.T, real string) http.HandlerFunc {
+	t.Helper()
+	_, backend := gitBackend(t, "repo.git")
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/repo.git/") {
 			w.Header().Set("Content-Type", "application/json")

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -83,32 +81,8 @@ type basicGitServer struct {
 
 func newBasicGitServer(t *testing.T, token string) (*basicGitServer, *upstream) {
 	t.Helper()
-	need(t, "git")
-	backend, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &basicGitServer{root: t.TempDir()}
-	bare := filepath.Join(g.root, "o", "r.git")
-	seed := filepath.Join(t.TempDir(), "seed")
-	for _, args := range [][]string{
-		{"init", "-q", "--bare", bare},
-		{"-C", bare, "config", "http.receivepack", "true"},
-		{"init", "-q", seed},
-		{"-C", seed, "commit", "-q", "--allow-empty", "-m", "first"},
-		{"-C", seed, "push", "-q", bare, "HEAD:refs/heads/main"},
-		{"-C", bare, "symbolic-ref", "HEAD", "refs/heads/main"},
-	} {
-		cmd := exec.Command("git", args...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t.test", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t.test", "GIT_CONFIG_NOSYSTEM=1", "HOME="+g.root)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	cgiHandler := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + g.root, "GIT_HTTP_EXPORT_ALL=1"},
-	}
+	root, backend := gitBackend(t, filepath.Join("o", "r.git"))
+	g := &basicGitServer{root: root}
 	u := &upstream{t: t, ca: newUpstreamCA(t)}
 	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
@@ -122,7 +96,7 @@ func newBasicGitServer(t *testing.T, token string) (*basicGitServer, *upstream) 
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
 		}
-		cgiHandler.ServeHTTP(w, r)
+		backend.ServeHTTP(w, r)
 	}))
 	u.srv.TLS = &tls.Config{GetCertificate: u.ca.leaf}
 	u.srv.StartTLS()
